@@ -60,7 +60,9 @@ $(NGX_DIR)/objs/Makefile: $(BUILD)/nginx-src.stamp config util/configure-nginx
 $(MODULE): $(NGX_DIR)/objs/Makefile $(SOURCES)
 	@echo "building $@"
 	$(MAKE) -s -C $(NGX_DIR) -f objs/Makefile modules
-	cp $(NGX_DIR)/objs/ngx_http_bedrock_module.so $@
+	@# a new file, not an overwrite: a running nginx maps the old one
+	cp $(NGX_DIR)/objs/ngx_http_bedrock_module.so $@.new
+	mv -f $@.new $@
 
 # -- the pure-C parts, the CLI, unit tests and fuzz targets --------------
 

@@ -1,6 +1,384 @@
 /*
  * Copyright (C) 2026, the ngx_bedrock authors.
+ *
+ * The content handler of bedrock_pass: one request, end to end.
+ *
+ *   1 read body     the whole client body, in memory or from its temp file
+ *   2 classify      /model/{modelId}/{operation}: model, family, operation
+ *   3 estimate      validate the JSON and price it: input + max_tokens
+ *   4 attempt       a subrequest to the internal upstream location,
+ *                   relayed to the client (ngx_http_bedrock_upstream.c)
  */
 
 
 #include "ngx_http_bedrock_module.h"
+
+
+static void ngx_http_bedrock_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_bedrock_process(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx);
+static ngx_int_t ngx_http_bedrock_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_bedrock_classify(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx);
+static u_char *ngx_http_bedrock_request_id(ngx_http_request_t *r,
+    u_char *p);
+
+
+ngx_int_t
+ngx_http_bedrock_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                rc;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_bedrock_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_bedrock_module);
+
+    if (r->method != NGX_HTTP_POST) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_bedrock_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                           NGX_HTTP_BEDROCK_VALIDATION,
+                                           "Bedrock Runtime operations "
+                                           "take POST, not %V",
+                                           &r->method_name);
+    }
+
+    rc = ngx_http_bedrock_classify(r, ctx);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_bedrock_send_error(r, NGX_HTTP_NOT_FOUND,
+                                           "UnknownOperationException",
+                                           "Unknown operation: the path must "
+                                           "be /model/{modelId}/{invoke|"
+                                           "invoke-with-response-stream|"
+                                           "converse|converse-stream}");
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_bedrock_body_handler);
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_bedrock_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                rc;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    rc = ngx_http_bedrock_process(r, ctx);
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * Steps 1-4 once the body is read.  Returns NGX_DONE when an attempt is
+ * under way (it finishes the request), else what to finalize it with.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_process(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
+{
+    char  err[NGX_BEDROCK_ERROR_LEN];
+
+    if (r->connection->error) {
+        return NGX_HTTP_CLIENT_CLOSED_REQUEST;
+    }
+
+    if (ngx_http_bedrock_read_body(r, &ctx->body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_bedrock_estimate_body(ctx->body.data, ctx->body.len,
+                                  &ctx->model, &ctx->estimate, err)
+        != 0)
+    {
+        return ngx_http_bedrock_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           NGX_HTTP_BEDROCK_VALIDATION,
+                                           "%s", err);
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock: model \"%V\" %s, input %uL, cost %uL",
+                   &ctx->path, ngx_bedrock_api_name(ctx->model.api),
+                   ctx->estimate.input_tokens, ctx->estimate.cost);
+
+    if (ngx_http_bedrock_attempt(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The body in one piece of memory: the request body API leaves it in one
+ * memory buffer (request_body_in_single_buf), or in a temp file when it
+ * was larger than client_body_buffer_size, or in a memory buffer followed
+ * by the file.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    off_t         len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        body->data = cl->buf->pos;
+        body->len = cl->buf->last - cl->buf->pos;
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                          b->file_pos);
+
+        if (n != b->file_last - b->file_pos) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "bedrock: read %z of %O bytes of the request body "
+                          "from \"%V\"", n, b->file_last - b->file_pos,
+                          &b->file->name);
+            return NGX_ERROR;
+        }
+
+        p += n;
+    }
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The raw path names the model and the operation.  It is kept as the
+ * client sent it: the same bytes go to Bedrock and into the signature.
+ * Returns NGX_DECLINED when it names no Bedrock Runtime operation.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_classify(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
+{
+    u_char  *q;
+
+    ctx->path = r->unparsed_uri;
+
+    q = ngx_strlchr(ctx->path.data, ctx->path.data + ctx->path.len, '?');
+    if (q) {
+        ctx->args.data = q + 1;
+        ctx->args.len = ctx->path.data + ctx->path.len - (q + 1);
+        ctx->path.len = q - ctx->path.data;
+    }
+
+    ctx->model_id = ngx_pnalloc(r->pool, ctx->path.len);
+    if (ctx->model_id == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_bedrock_model_parse_path(ctx->path.data, ctx->path.len,
+                                     ctx->model_id, &ctx->model)
+        != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Answers in Bedrock's own error shape: the type in x-amzn-ErrorType, a
+ * request id, and {"message": "..."}.  Returns what to finalize with.
+ */
+
+ngx_int_t
+ngx_http_bedrock_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, const char *fmt, ...)
+{
+    u_char           *p, *last, *body;
+    size_t            len;
+    va_list           args;
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+    u_char            msg[NGX_BEDROCK_ERROR_LEN * 2];
+
+    va_start(args, fmt);
+    last = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+    va_end(args);
+
+    len = sizeof("{\"message\":\"\"}") - 1
+          + (last - msg) + ngx_escape_json(NULL, msg, last - msg);
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body, "{\"message\":\"", sizeof("{\"message\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, msg, last - msg);
+    p = ngx_cpymem(p, "\"}", 2);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "x-amzn-ErrorType");
+    h->value.len = ngx_strlen(type)
+                   + sizeof(":http://internal.amazon.com/coral/"
+                            "com.amazon.bedrock/") - 1;
+    h->value.data = ngx_pnalloc(r->pool, h->value.len);
+    if (h->value.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sprintf(h->value.data,
+                "%s:http://internal.amazon.com/coral/com.amazon.bedrock/",
+                type);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "x-amzn-RequestId");
+    h->value.data = ngx_pnalloc(r->pool, 36);
+    if (h->value.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->value.len = ngx_http_bedrock_request_id(r, h->value.data)
+                   - h->value.data;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = p - body;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock: answering %ui %s: %*s", status, type,
+                   (size_t) (last - msg), msg);
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body;
+    b->last = p;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * A request id in the UUID form AWS uses, from nginx's $request_id, so
+ * that the access log and the client see the same id.
+ */
+
+static u_char *
+ngx_http_bedrock_request_id(ngx_http_request_t *r, u_char *p)
+{
+    u_char                     *s;
+    ngx_uint_t                  i;
+    ngx_http_variable_value_t  *v;
+    static ngx_str_t            name = ngx_string("request_id");
+
+    v = ngx_http_get_variable(r, &name, ngx_hash_key(name.data, name.len));
+
+    if (v == NULL || v->not_found || v->len != 32) {
+        return ngx_cpymem(p, "00000000-0000-0000-0000-000000000000", 36);
+    }
+
+    s = v->data;
+
+    for (i = 0; i < 32; i++) {
+        if (i == 8 || i == 12 || i == 16 || i == 20) {
+            *p++ = '-';
+        }
+
+        *p++ = s[i];
+    }
+
+    return p;
+}

@@ -1,30 +1,75 @@
 /*
  * Copyright (C) 2026, the ngx_bedrock authors.
+ *
+ * Directives, configuration and variables of ngx_http_bedrock_module.
+ * The request path itself is in ngx_http_bedrock_handler.c (steps 1-7)
+ * and ngx_http_bedrock_upstream.c (attempts and the relay of answers).
  */
 
 
 #include "ngx_http_bedrock_module.h"
 
 
-static ngx_http_module_t  ngx_http_bedrock_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+static ngx_int_t ngx_http_bedrock_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_bedrock_init(ngx_conf_t *cf);
+static void *ngx_http_bedrock_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_bedrock_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_bedrock_pass(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_bedrock_parse_target(ngx_conf_t *cf,
+    ngx_str_t *url, ngx_http_bedrock_target_t *target);
+static ngx_int_t ngx_http_bedrock_region_from_host(ngx_str_t *host,
+    ngx_str_t *region);
 
-    NULL,                                  /* create main configuration */
+static ngx_int_t ngx_http_bedrock_upstream_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_bedrock_model_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_bedrock_number_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_command_t  ngx_http_bedrock_commands[] = {
+
+    { ngx_string("bedrock_pass"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_bedrock_pass,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("bedrock_upstream_location"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, location),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_bedrock_module_ctx = {
+    ngx_http_bedrock_add_variables,        /* preconfiguration */
+    ngx_http_bedrock_init,                 /* postconfiguration */
+
+    ngx_http_bedrock_create_main_conf,     /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
+    ngx_http_bedrock_create_loc_conf,      /* create location configuration */
+    ngx_http_bedrock_merge_loc_conf        /* merge location configuration */
 };
 
 
 ngx_module_t  ngx_http_bedrock_module = {
     NGX_MODULE_V1,
     &ngx_http_bedrock_module_ctx,          /* module context */
-    NULL,                                  /* module directives */
+    ngx_http_bedrock_commands,             /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
@@ -35,3 +80,372 @@ ngx_module_t  ngx_http_bedrock_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static ngx_http_variable_t  ngx_http_bedrock_vars[] = {
+
+    { ngx_string("bedrock_upstream"), NULL,
+      ngx_http_bedrock_upstream_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    { ngx_string("bedrock_model"), NULL,
+      ngx_http_bedrock_model_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_input_tokens_estimate"), NULL,
+      ngx_http_bedrock_number_variable,
+      offsetof(ngx_http_bedrock_ctx_t, estimate.input_tokens),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_cost_estimate"), NULL,
+      ngx_http_bedrock_number_variable,
+      offsetof(ngx_http_bedrock_ctx_t, estimate.cost),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_int_t
+ngx_http_bedrock_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_bedrock_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_init(ngx_conf_t *cf)
+{
+    ngx_http_bedrock_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_bedrock_module);
+
+    /* the relay filters are only needed where bedrock_pass is used */
+
+    if (bmcf->filters) {
+        return ngx_http_bedrock_filter_init(cf);
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_bedrock_create_main_conf(ngx_conf_t *cf)
+{
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_bedrock_main_conf_t));
+}
+
+
+static void *
+ngx_http_bedrock_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_bedrock_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_bedrock_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->targets = NULL;
+     *     conf->location = { 0, NULL };
+     */
+
+    return conf;
+}
+
+
+static char *
+ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_bedrock_loc_conf_t *prev = parent;
+    ngx_http_bedrock_loc_conf_t *conf = child;
+
+    ngx_conf_merge_str_value(conf->location, prev->location, "/_bedrock");
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * bedrock_pass URL [region=REGION] [URL [region=REGION] ...];
+ *
+ * The targets are tried in order; each one's region is given after it, or
+ * read from an AWS host name (bedrock-runtime.REGION.amazonaws.com).
+ */
+
+static char *
+ngx_http_bedrock_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_bedrock_loc_conf_t *blcf = conf;
+
+    ngx_str_t                     *value;
+    ngx_uint_t                     i;
+    ngx_http_bedrock_target_t     *target;
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_bedrock_main_conf_t  *bmcf;
+
+    if (blcf->targets) {
+        return "is duplicate";
+    }
+
+    blcf->targets = ngx_array_create(cf->pool, 2,
+                                     sizeof(ngx_http_bedrock_target_t));
+    if (blcf->targets == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+    target = NULL;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "region=", 7) == 0) {
+
+            if (target == NULL || value[i].len == 7) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid parameter \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            target->region.data = value[i].data + 7;
+            target->region.len = value[i].len - 7;
+            continue;
+        }
+
+        if (target && target->region.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "no region for \"%V\": add region=",
+                               &target->url);
+            return NGX_CONF_ERROR;
+        }
+
+        target = ngx_array_push(blcf->targets);
+        if (target == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_bedrock_parse_target(cf, &value[i], target)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (target->region.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no region for \"%V\": add region=", &target->url);
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_bedrock_handler;
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_bedrock_module);
+    bmcf->filters = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_bedrock_parse_target(ngx_conf_t *cf, ngx_str_t *url,
+    ngx_http_bedrock_target_t *target)
+{
+    size_t     skip;
+    ngx_url_t  u;
+
+    ngx_memzero(target, sizeof(ngx_http_bedrock_target_t));
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    if (ngx_strncasecmp(url->data, (u_char *) "https://", 8) == 0) {
+        skip = 8;
+        u.default_port = 443;
+
+    } else if (ngx_strncasecmp(url->data, (u_char *) "http://", 7) == 0) {
+        skip = 7;
+        u.default_port = 80;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL \"%V\" in \"bedrock_pass\": "
+                           "it must start with http:// or https://", url);
+        return NGX_CONF_ERROR;
+    }
+
+    u.url.data = url->data + skip;
+    u.url.len = url->len - skip;
+    u.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.host.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL \"%V\" in \"bedrock_pass\"%s%s",
+                           url, u.err ? ": " : "", u.err ? u.err : "");
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.uri.len > 1 || (u.uri.len == 1 && u.uri.data[0] != '/')) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "URL \"%V\" in \"bedrock_pass\" must have no path",
+                           url);
+        return NGX_CONF_ERROR;
+    }
+
+    /* the Host header is what the proxy module sends as $proxy_host */
+
+    target->host.data = u.host.data;
+    target->host.len = u.host.len;
+
+    if (!u.no_port && u.port != u.default_port) {
+        target->host.len = u.host.len + 1 + u.port_text.len;
+    }
+
+    target->url.data = url->data;
+    target->url.len = skip + target->host.len;
+
+    (void) ngx_http_bedrock_region_from_host(&u.host, &target->region);
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * AWS endpoints name their region: bedrock-runtime.us-east-1.amazonaws.com,
+ * bedrock-runtime-fips.us-east-1.amazonaws.com, and VPC endpoints such as
+ * vpce-0a1b.bedrock-runtime.us-east-1.vpce.amazonaws.com.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_region_from_host(ngx_str_t *host, ngx_str_t *region)
+{
+    u_char  *p, *last, *start;
+
+    last = host->data + host->len;
+
+    p = ngx_strlcasestrn(host->data, last, (u_char *) "bedrock-runtime",
+                         sizeof("bedrock-runtime") - 2);
+    if (p == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_strlchr(p, last, '.');
+    if (p == NULL) {
+        return NGX_DECLINED;
+    }
+
+    start = ++p;
+
+    while (p < last && *p != '.') {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
+              || *p == '-'))
+        {
+            return NGX_DECLINED;
+        }
+
+        p++;
+    }
+
+    if (p == start || p == last) {
+        return NGX_DECLINED;
+    }
+
+    region->data = start;
+    region->len = p - start;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_upstream_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    /* evaluated in the attempt's subrequest: the state is the main's */
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_bedrock_module);
+
+    if (ctx == NULL || ctx->upstream.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ctx->upstream.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = ctx->upstream.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_model_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_bedrock_module);
+
+    if (ctx == NULL || ctx->model.id_len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ctx->model.id_len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = (u_char *) ctx->model.id;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_number_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                  *p;
+    uint64_t                 n;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_bedrock_module);
+
+    if (ctx == NULL || ctx->model.id_len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    n = *(uint64_t *) ((char *) ctx + data);
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%uL", n) - p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}

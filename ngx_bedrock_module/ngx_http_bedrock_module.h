@@ -11,6 +11,66 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_bedrock_model.h"
+#include "ngx_bedrock_estimate.h"
+
+
+/* Bedrock's error types, as x-amzn-ErrorType names them */
+#define NGX_HTTP_BEDROCK_VALIDATION   "ValidationException"
+#define NGX_HTTP_BEDROCK_NOT_FOUND    "ResourceNotFoundException"
+#define NGX_HTTP_BEDROCK_THROTTLING   "ThrottlingException"
+#define NGX_HTTP_BEDROCK_UNAVAILABLE  "ServiceUnavailableException"
+#define NGX_HTTP_BEDROCK_INTERNAL     "InternalServerException"
+#define NGX_HTTP_BEDROCK_TIMEOUT      "ModelTimeoutException"
+
+
+typedef struct {
+    ngx_str_t                    url;        /* "https://host[:port]" */
+    ngx_str_t                    host;       /* Host header, as sent */
+    ngx_str_t                    region;
+} ngx_http_bedrock_target_t;
+
+
+typedef struct {
+    ngx_array_t                 *targets;    /* ngx_http_bedrock_target_t */
+    ngx_str_t                    location;   /* bedrock_upstream_location */
+} ngx_http_bedrock_loc_conf_t;
+
+
+typedef struct {
+    ngx_uint_t                   filters;    /* bedrock_pass is used */
+} ngx_http_bedrock_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                    body;       /* the body sent to Bedrock */
+    ngx_str_t                    path;       /* raw path, as received */
+    ngx_str_t                    args;       /* raw query string */
+    u_char                      *model_id;   /* decoded modelId buffer */
+    ngx_bedrock_model_t          model;
+    ngx_bedrock_estimate_t       estimate;
+
+    ngx_http_request_t          *sr;         /* the attempt under way */
+    ngx_str_t                    upstream;   /* $bedrock_upstream */
+    ngx_uint_t                   attempts;
+    ngx_uint_t                   target;     /* index in targets */
+    ngx_uint_t                   status;     /* of the last attempt */
+    ngx_str_t                    error_type; /* of the last attempt */
+
+    unsigned                     relayed:1;  /* client got the headers */
+    unsigned                     swallow:1;  /* this attempt is dropped */
+    unsigned                     done:1;     /* this attempt is over */
+} ngx_http_bedrock_ctx_t;
+
+
+ngx_int_t ngx_http_bedrock_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_bedrock_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *type, const char *fmt, ...);
+
+ngx_int_t ngx_http_bedrock_attempt(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx);
+ngx_int_t ngx_http_bedrock_filter_init(ngx_conf_t *cf);
+
 
 extern ngx_module_t  ngx_http_bedrock_module;
 

@@ -1,6 +1,451 @@
 /*
  * Copyright (C) 2026, the ngx_bedrock authors.
+ *
+ * Attempts toward Bedrock and the relay of their answers.
+ *
+ * An attempt is a subrequest to the internal location named by
+ * bedrock_upstream_location, whose proxy_pass uses $bedrock_upstream:
+ * the target's URL and the exact raw path of the client's request.  The
+ * subrequest gets its own body and header list (a fresh Content-Length,
+ * no client credentials).
+ *
+ * Its answer passes through this module's header and body filters.  The
+ * header filter decides, before anything reaches the client, whether the
+ * answer is relayed (its status and headers are copied to the main request
+ * and sent; its body then flows to the client as it arrives, through the
+ * postpone filter) or dropped, for another attempt.
  */
 
 
 #include "ngx_http_bedrock_module.h"
+
+
+static ngx_int_t ngx_http_bedrock_set_body(ngx_http_request_t *sr,
+    ngx_http_bedrock_ctx_t *ctx);
+static ngx_int_t ngx_http_bedrock_set_headers(ngx_http_request_t *r,
+    ngx_http_request_t *sr);
+static ngx_uint_t ngx_http_bedrock_hop_header(ngx_str_t *name);
+static ngx_int_t ngx_http_bedrock_attempt_done(ngx_http_request_t *sr,
+    void *data, ngx_int_t rc);
+static void ngx_http_bedrock_attempt_resume(ngx_http_request_t *r);
+static ngx_int_t ngx_http_bedrock_relay_headers(ngx_http_request_t *r,
+    ngx_http_request_t *sr);
+static ngx_int_t ngx_http_bedrock_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_bedrock_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+/* client headers that never reach Bedrock */
+
+static ngx_str_t  ngx_http_bedrock_dropped_headers[] = {
+    ngx_string("host"),
+    ngx_string("content-length"),
+    ngx_string("transfer-encoding"),
+    ngx_string("connection"),
+    ngx_string("keep-alive"),
+    ngx_string("upgrade"),
+    ngx_string("te"),
+    ngx_string("expect"),
+    ngx_string("accept-encoding"),
+    ngx_string("authorization"),
+    ngx_null_string
+};
+
+
+ngx_int_t
+ngx_http_bedrock_attempt(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
+{
+    u_char                       *p;
+    ngx_http_request_t           *sr;
+    ngx_http_bedrock_target_t    *target;
+    ngx_http_post_subrequest_t   *ps;
+    ngx_http_bedrock_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+
+    target = blcf->targets->elts;
+    target = &target[ctx->target];
+
+    /* $bedrock_upstream: the target and the path exactly as received */
+
+    ctx->upstream.len = target->url.len + ctx->path.len
+                        + (ctx->args.len ? 1 + ctx->args.len : 0);
+    ctx->upstream.data = ngx_pnalloc(r->pool, ctx->upstream.len);
+    if (ctx->upstream.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->upstream.data, target->url.data, target->url.len);
+    p = ngx_cpymem(p, ctx->path.data, ctx->path.len);
+
+    if (ctx->args.len) {
+        *p++ = '?';
+        ngx_memcpy(p, ctx->args.data, ctx->args.len);
+    }
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NGX_ERROR;
+    }
+
+    ps->handler = ngx_http_bedrock_attempt_done;
+    ps->data = ctx;
+
+    if (ngx_http_subrequest(r, &blcf->location, NULL, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_WAITED)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sr->method = NGX_HTTP_POST;
+    ngx_str_set(&sr->method_name, "POST");
+
+    if (ngx_http_bedrock_set_body(sr, ctx) != NGX_OK
+        || ngx_http_bedrock_set_headers(r, sr) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the filters know the attempt by this */
+    ngx_http_set_ctx(sr, ctx, ngx_http_bedrock_module);
+
+    ctx->sr = sr;
+    ctx->attempts++;
+    ctx->status = 0;
+    ctx->swallow = 0;
+    ctx->done = 0;
+    ngx_str_null(&ctx->error_type);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock: attempt %ui to \"%V\", %uz bytes",
+                   ctx->attempts, &ctx->upstream, ctx->body.len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Each attempt gets a request body of its own: the upstream module moves
+ * the positions of the buffers it sends, so they are never shared.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_set_body(ngx_http_request_t *sr, ngx_http_bedrock_ctx_t *ctx)
+{
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_http_request_body_t  *rb;
+
+    rb = ngx_pcalloc(sr->pool, sizeof(ngx_http_request_body_t));
+    if (rb == NULL) {
+        return NGX_ERROR;
+    }
+
+    sr->request_body = rb;
+    sr->headers_in.content_length_n = ctx->body.len;
+    sr->headers_in.chunked = 0;
+
+    if (ctx->body.len == 0) {
+        return NGX_OK;
+    }
+
+    b = ngx_calloc_buf(sr->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = ctx->body.data;
+    b->last = ctx->body.data + ctx->body.len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    cl = ngx_alloc_chain_link(sr->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    rb->bufs = cl;
+    rb->buf = b;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The subrequest's header list starts as the parent's (a shallow copy):
+ * it gets a list of its own, with the client's credentials, its framing
+ * headers and any x-amz-* signing headers left out.  The proxy module sends
+ * Host and Content-Length itself.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_set_headers(ngx_http_request_t *r, ngx_http_request_t *sr)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *nh;
+
+    if (ngx_list_init(&sr->headers_in.headers, r->pool, 16,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sr->headers_in.host = NULL;
+    sr->headers_in.content_length = NULL;
+    sr->headers_in.transfer_encoding = NULL;
+    sr->headers_in.authorization = NULL;
+    sr->headers_in.connection = NULL;
+#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
+    sr->headers_in.accept_encoding = NULL;
+#endif
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0 || ngx_http_bedrock_hop_header(&h[i].key)) {
+            continue;
+        }
+
+        nh = ngx_list_push(&sr->headers_in.headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = h[i];
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_bedrock_hop_header(ngx_str_t *name)
+{
+    ngx_str_t  *d;
+
+    if (name->len > 6 && ngx_strncasecmp(name->data, (u_char *) "x-amz-", 6)
+                         == 0)
+    {
+        return 1;
+    }
+
+    for (d = ngx_http_bedrock_dropped_headers; d->len; d++) {
+        if (d->len == name->len
+            && ngx_strncasecmp(d->data, name->data, d->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Runs when the attempt's subrequest is finalized (possibly more than
+ * once, when its output was still buffered): it records the outcome and
+ * has the parent resumed.  A failed attempt that sent nothing (no
+ * connection, timeout) ends quietly: the parent answers for it.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_attempt_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_bedrock_ctx_t *ctx = data;
+
+    if (ctx->done) {
+        return rc;
+    }
+
+    ctx->done = 1;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
+                   "bedrock: attempt %ui done: rc %i, status %ui",
+                   ctx->attempts, rc, ctx->status);
+
+    sr->parent->write_event_handler = ngx_http_bedrock_attempt_resume;
+
+    if (ctx->relayed) {
+        return rc;
+    }
+
+    if (ctx->status == 0) {
+        ctx->status = (rc >= NGX_HTTP_SPECIAL_RESPONSE)
+                      ? (ngx_uint_t) rc : NGX_HTTP_BAD_GATEWAY;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_bedrock_attempt_resume(ngx_http_request_t *r)
+{
+    ngx_int_t                rc;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    if (ctx->relayed) {
+        ngx_http_finalize_request(r, ngx_http_send_special(r, NGX_HTTP_LAST));
+        return;
+    }
+
+    /* nothing reached the client: the attempt failed before its headers */
+
+    if (ctx->status == NGX_HTTP_GATEWAY_TIME_OUT) {
+        rc = ngx_http_bedrock_send_error(r, NGX_HTTP_GATEWAY_TIME_OUT,
+                                         NGX_HTTP_BEDROCK_TIMEOUT,
+                                         "Bedrock did not answer in time.");
+
+    } else {
+        rc = ngx_http_bedrock_send_error(r, NGX_HTTP_BAD_GATEWAY,
+                                         NGX_HTTP_BEDROCK_UNAVAILABLE,
+                                         "Bedrock could not be reached "
+                                         "(status %ui).", ctx->status);
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * The answer goes to the client as Bedrock gave it: status, the headers
+ * the proxy module kept (Bedrock's x-amzn-* and token counts among them),
+ * its type and length.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_relay_headers(ngx_http_request_t *r, ngx_http_request_t *sr)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *nh;
+
+    r->headers_out.status = sr->headers_out.status;
+    r->headers_out.content_type = sr->headers_out.content_type;
+    r->headers_out.content_type_len = sr->headers_out.content_type_len;
+    r->headers_out.content_length_n = sr->headers_out.content_length_n;
+
+    part = &sr->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0) {
+            continue;
+        }
+
+        nh = ngx_list_push(&r->headers_out.headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = h[i];
+    }
+
+    return ngx_http_send_header(r);
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    if (r == r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    if (ctx == NULL || ctx->sr != r) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->status = r->headers_out.status;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock: attempt answered %ui", ctx->status);
+
+    ctx->relayed = 1;
+
+    return ngx_http_bedrock_relay_headers(r->main, r);
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t             *cl;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    if (r == r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    if (ctx == NULL || ctx->sr != r || !ctx->swallow) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    /* a dropped attempt: its body is consumed here */
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_bedrock_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_bedrock_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_bedrock_body_filter;
+
+    return NGX_OK;
+}
