@@ -6,7 +6,9 @@
  *   1 read body     the whole client body, in memory or from its temp file
  *   2 classify      /model/{modelId}/{operation}: model, family, operation
  *   3 estimate      validate the JSON and price it: input + max_tokens
- *   4 attempt       a subrequest to the internal upstream location,
+ *   4 limit         reserve the cost in the shared zones: admit now, wait
+ *                   on a timer, or answer 429 (ngx_http_bedrock_limit.c)
+ *   5 attempt       a subrequest to the internal upstream location,
  *                   relayed to the client (ngx_http_bedrock_upstream.c)
  */
 
@@ -105,14 +107,15 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
 
 
 /*
- * Steps 1-4 once the body is read.  Returns NGX_DONE when an attempt is
+ * Steps 1-5 once the body is read.  Returns NGX_DONE when an attempt is
  * under way (it finishes the request), else what to finalize it with.
  */
 
 static ngx_int_t
 ngx_http_bedrock_process(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
 {
-    char  err[NGX_BEDROCK_ERROR_LEN];
+    ngx_int_t  rc;
+    char       err[NGX_BEDROCK_ERROR_LEN];
 
     if (r->connection->error) {
         return NGX_HTTP_CLIENT_CLOSED_REQUEST;
@@ -136,11 +139,41 @@ ngx_http_bedrock_process(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
                    &ctx->path, ngx_bedrock_api_name(ctx->model.api),
                    ctx->estimate.input_tokens, ctx->estimate.cost);
 
+    rc = ngx_http_bedrock_limit_acquire(r, ctx);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_DONE;
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     if (ngx_http_bedrock_attempt(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * The limiter let a waiting request in: it goes on from a timer, so the
+ * posted subrequest is run here.
+ */
+
+void
+ngx_http_bedrock_admitted(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    if (ngx_http_bedrock_attempt(r, ctx) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    ngx_http_run_posted_requests(c);
 }
 
 

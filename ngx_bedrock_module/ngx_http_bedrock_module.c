@@ -47,6 +47,10 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
       offsetof(ngx_http_bedrock_loc_conf_t, location),
       NULL },
 
+    /* limit directives: ngx_http_bedrock_limit.c */
+
+    /* end of limit directives */
+
       ngx_null_command
 };
 
@@ -111,6 +115,10 @@ ngx_http_bedrock_add_variables(ngx_conf_t *cf)
 {
     ngx_http_variable_t  *var, *v;
 
+    if (ngx_http_bedrock_limit_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     for (v = ngx_http_bedrock_vars; v->name.len; v++) {
         var = ngx_http_add_variable(cf, &v->name, v->flags);
         if (var == NULL) {
@@ -166,6 +174,8 @@ ngx_http_bedrock_create_loc_conf(ngx_conf_t *cf)
      *     conf->location = { 0, NULL };
      */
 
+    ngx_http_bedrock_limit_create_conf(&conf->limit);
+
     return conf;
 }
 
@@ -178,7 +188,7 @@ ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_str_value(conf->location, prev->location, "/_bedrock");
 
-    return NGX_CONF_OK;
+    return ngx_http_bedrock_limit_merge_conf(cf, &prev->limit, &conf->limit);
 }
 
 

@@ -13,6 +13,7 @@
 
 #include "ngx_bedrock_model.h"
 #include "ngx_bedrock_estimate.h"
+#include "ngx_http_bedrock_limit.h"
 
 
 /* Bedrock's error types, as x-amzn-ErrorType names them */
@@ -34,6 +35,7 @@ typedef struct {
 typedef struct {
     ngx_array_t                 *targets;    /* ngx_http_bedrock_target_t */
     ngx_str_t                    location;   /* bedrock_upstream_location */
+    ngx_http_bedrock_limit_conf_t  limit;
 } ngx_http_bedrock_loc_conf_t;
 
 
@@ -42,7 +44,7 @@ typedef struct {
 } ngx_http_bedrock_main_conf_t;
 
 
-typedef struct {
+struct ngx_http_bedrock_ctx_s {
     ngx_str_t                    body;       /* the body sent to Bedrock */
     ngx_str_t                    path;       /* raw path, as received */
     ngx_str_t                    args;       /* raw query string */
@@ -57,13 +59,17 @@ typedef struct {
     ngx_uint_t                   status;     /* of the last attempt */
     ngx_str_t                    error_type; /* of the last attempt */
 
+    ngx_http_bedrock_limit_ctx_t  *limit;    /* owned by the limiter */
+
     unsigned                     relayed:1;  /* client got the headers */
     unsigned                     swallow:1;  /* this attempt is dropped */
     unsigned                     done:1;     /* this attempt is over */
-} ngx_http_bedrock_ctx_t;
+};
 
 
 ngx_int_t ngx_http_bedrock_handler(ngx_http_request_t *r);
+void ngx_http_bedrock_admitted(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx);
 ngx_int_t ngx_http_bedrock_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *type, const char *fmt, ...);
 
