@@ -44,6 +44,8 @@ ngx_http_bedrock_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_bedrock_module);
 
+    ctx->start = ngx_current_msec;
+
     if (r->method != NGX_HTTP_POST) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {

@@ -29,6 +29,10 @@ static ngx_int_t ngx_http_bedrock_model_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_bedrock_number_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_bedrock_uint_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_bedrock_errors_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_command_t  ngx_http_bedrock_commands[] = {
@@ -45,6 +49,20 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_bedrock_loc_conf_t, location),
+      NULL },
+
+    { ngx_string("bedrock_retry"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_bedrock_retry,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("bedrock_retry_on"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_bedrock_retry_on,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     /* limit directives: ngx_http_bedrock_limit.c */
@@ -104,6 +122,20 @@ static ngx_http_variable_t  ngx_http_bedrock_vars[] = {
     { ngx_string("bedrock_cost_estimate"), NULL,
       ngx_http_bedrock_number_variable,
       offsetof(ngx_http_bedrock_ctx_t, estimate.cost),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_attempts"), NULL,
+      ngx_http_bedrock_uint_variable,
+      offsetof(ngx_http_bedrock_ctx_t, attempts),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_retry_wait_ms"), NULL,
+      ngx_http_bedrock_uint_variable,
+      offsetof(ngx_http_bedrock_ctx_t, retry_wait),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_upstream_errors"), NULL,
+      ngx_http_bedrock_errors_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -175,6 +207,7 @@ ngx_http_bedrock_create_loc_conf(ngx_conf_t *cf)
      */
 
     ngx_http_bedrock_limit_create_conf(&conf->limit);
+    ngx_http_bedrock_retry_create_conf(&conf->retry);
 
     return conf;
 }
@@ -187,6 +220,8 @@ ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_bedrock_loc_conf_t *conf = child;
 
     ngx_conf_merge_str_value(conf->location, prev->location, "/_bedrock");
+
+    ngx_http_bedrock_retry_merge_conf(&prev->retry, &conf->retry);
 
     return ngx_http_bedrock_limit_merge_conf(cf, &prev->limit, &conf->limit);
 }
@@ -456,6 +491,63 @@ ngx_http_bedrock_number_variable(ngx_http_request_t *r,
     v->no_cacheable = 0;
     v->not_found = 0;
     v->data = p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_uint_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                  *p;
+    ngx_uint_t               n;
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_bedrock_module);
+
+    if (ctx == NULL || ctx->model.id_len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    n = *(ngx_uint_t *) ((char *) ctx + data);
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%ui", n) - p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_errors_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_bedrock_module);
+
+    if (ctx == NULL || ctx->errors.len == 0) {
+        v->len = 1;
+        v->data = (u_char *) "-";
+
+    } else {
+        v->len = ctx->errors.len;
+        v->data = ctx->errors.data;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
 
     return NGX_OK;
 }

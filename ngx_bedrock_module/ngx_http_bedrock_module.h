@@ -14,6 +14,7 @@
 #include "ngx_bedrock_model.h"
 #include "ngx_bedrock_estimate.h"
 #include "ngx_http_bedrock_limit.h"
+#include "ngx_http_bedrock_retry.h"
 
 
 /* Bedrock's error types, as x-amzn-ErrorType names them */
@@ -36,6 +37,7 @@ typedef struct {
     ngx_array_t                 *targets;    /* ngx_http_bedrock_target_t */
     ngx_str_t                    location;   /* bedrock_upstream_location */
     ngx_http_bedrock_limit_conf_t  limit;
+    ngx_http_bedrock_retry_conf_t  retry;
 } ngx_http_bedrock_loc_conf_t;
 
 
@@ -52,15 +54,32 @@ struct ngx_http_bedrock_ctx_s {
     ngx_bedrock_model_t          model;
     ngx_bedrock_estimate_t       estimate;
 
+    ngx_msec_t                   start;      /* of the request */
     ngx_http_request_t          *sr;         /* the attempt under way */
     ngx_str_t                    upstream;   /* $bedrock_upstream */
     ngx_uint_t                   attempts;
     ngx_uint_t                   target;     /* index in targets */
     ngx_uint_t                   status;     /* of the last attempt */
     ngx_str_t                    error_type; /* of the last attempt */
+    ngx_uint_t                   failure;    /* its retry class */
+    ngx_str_t                    errors;     /* $bedrock_upstream_errors */
+
+    /* real usage, as Bedrock reports it */
+    uint64_t                     input_tokens;
+    uint64_t                     output_tokens;
+
+    /* retries: ngx_http_bedrock_retry.c */
+    ngx_event_t                  retry_event;
+    ngx_msec_t                   retry_after;    /* upstream's Retry-After */
+    ngx_msec_t                   retry_delay;    /* before the next one */
+    ngx_msec_t                   retry_wait;     /* in all */
+    ngx_uint_t                   next_target;
+    ngx_uint_t                   round;          /* targets tried */
+    ngx_uint_t                   backoffs;
 
     ngx_http_bedrock_limit_ctx_t  *limit;    /* owned by the limiter */
 
+    unsigned                     usage_known:1;
     unsigned                     relayed:1;  /* client got the headers */
     unsigned                     swallow:1;  /* this attempt is dropped */
     unsigned                     done:1;     /* this attempt is over */

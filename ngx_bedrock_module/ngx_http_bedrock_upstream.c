@@ -28,8 +28,14 @@ static ngx_uint_t ngx_http_bedrock_hop_header(ngx_str_t *name);
 static ngx_int_t ngx_http_bedrock_attempt_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static void ngx_http_bedrock_attempt_resume(ngx_http_request_t *r);
+static void ngx_http_bedrock_retry_later(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx);
+static void ngx_http_bedrock_read_answer(ngx_http_request_t *sr,
+    ngx_http_bedrock_ctx_t *ctx);
+static void ngx_http_bedrock_note_error(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx);
 static ngx_int_t ngx_http_bedrock_relay_headers(ngx_http_request_t *r,
-    ngx_http_request_t *sr);
+    ngx_http_request_t *sr, ngx_http_bedrock_ctx_t *ctx);
 static ngx_int_t ngx_http_bedrock_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bedrock_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -290,7 +296,11 @@ ngx_http_bedrock_attempt_done(ngx_http_request_t *sr, void *data,
 
     sr->parent->write_event_handler = ngx_http_bedrock_attempt_resume;
 
-    if (ctx->relayed) {
+    if (ctx->relayed
+        || rc == NGX_ERROR
+        || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST
+        || sr->connection->error)
+    {
         return rc;
     }
 
@@ -314,11 +324,36 @@ ngx_http_bedrock_attempt_resume(ngx_http_request_t *r)
     r->write_event_handler = ngx_http_request_empty_handler;
 
     if (ctx->relayed) {
+        ngx_http_bedrock_limit_settle(r, ctx, ctx->input_tokens,
+                                      ctx->output_tokens);
         ngx_http_finalize_request(r, ngx_http_send_special(r, NGX_HTTP_LAST));
         return;
     }
 
-    /* nothing reached the client: the attempt failed before its headers */
+    /*
+     * Nothing reached the client.  The attempt was either dropped by the
+     * header filter, which planned the next one, or it failed before any
+     * answer: no connection, a timeout.
+     */
+
+    ngx_http_bedrock_limit_release(r, ctx);
+
+    if (ctx->swallow) {
+        ngx_http_bedrock_retry_later(r, ctx);
+        return;
+    }
+
+    ngx_http_bedrock_note_error(r, ctx);
+
+    if (ngx_http_bedrock_retry_plan(r, ctx) == NGX_OK) {
+        ngx_http_bedrock_retry_later(r, ctx);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "bedrock: giving up after %ui attempts: %ui, model \"%*s\"",
+                  ctx->attempts, ctx->status, ctx->model.id_len,
+                  ctx->model.id);
 
     if (ctx->status == NGX_HTTP_GATEWAY_TIME_OUT) {
         rc = ngx_http_bedrock_send_error(r, NGX_HTTP_GATEWAY_TIME_OUT,
@@ -336,6 +371,168 @@ ngx_http_bedrock_attempt_resume(ngx_http_request_t *r)
 }
 
 
+static void
+ngx_http_bedrock_retry_later(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx)
+{
+    ngx_http_bedrock_loc_conf_t  *blcf;
+    ngx_http_bedrock_target_t    *targets;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+    targets = blcf->targets->elts;
+
+    if (ctx->failure & NGX_HTTP_BEDROCK_RETRY_THROTTLING) {
+        ngx_http_bedrock_limit_cooldown(r, ctx, ctx->retry_delay);
+    }
+
+    r->connection->log->action = "waiting to retry";
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "bedrock: attempt %ui of %ui failed: %ui %V, "
+                  "retrying in %M ms, model \"%*s\", target \"%V\"",
+                  ctx->attempts, blcf->retry.attempts, ctx->status,
+                  &ctx->error_type, ctx->retry_delay, ctx->model.id_len,
+                  ctx->model.id, &targets[ctx->next_target].url);
+
+    if (ngx_http_bedrock_retry_schedule(r, ctx) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+/*
+ * What the answer says beyond its status: Bedrock's error type (up to the
+ * first ':' of x-amzn-ErrorType), a Retry-After from a proxy in between,
+ * and the token counts InvokeModel reports in headers.
+ */
+
+static void
+ngx_http_bedrock_read_answer(ngx_http_request_t *sr,
+    ngx_http_bedrock_ctx_t *ctx)
+{
+    u_char           *colon;
+    ngx_int_t         n;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    ngx_str_null(&ctx->error_type);
+    ctx->retry_after = 0;
+
+    part = &sr->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0) {
+            continue;
+        }
+
+        if (h[i].key.len == sizeof("x-amzn-ErrorType") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "x-amzn-ErrorType",
+                               h[i].key.len) == 0)
+        {
+            ctx->error_type = h[i].value;
+
+            colon = ngx_strlchr(h[i].value.data,
+                                h[i].value.data + h[i].value.len, ':');
+            if (colon) {
+                ctx->error_type.len = colon - h[i].value.data;
+            }
+
+        } else if (h[i].key.len == sizeof("Retry-After") - 1
+                   && ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
+                                      h[i].key.len) == 0)
+        {
+            n = ngx_atoi(h[i].value.data, h[i].value.len);
+            if (n > 0 && n < 3600) {
+                ctx->retry_after = n * 1000;
+            }
+
+        } else if (h[i].key.len
+                   == sizeof("X-Amzn-Bedrock-Input-Token-Count") - 1
+                   && ngx_strncasecmp(h[i].key.data,
+                                (u_char *) "X-Amzn-Bedrock-Input-Token-Count",
+                                h[i].key.len) == 0)
+        {
+            n = ngx_atoi(h[i].value.data, h[i].value.len);
+            if (n >= 0) {
+                ctx->input_tokens = n;
+                ctx->usage_known = 1;
+            }
+
+        } else if (h[i].key.len
+                   == sizeof("X-Amzn-Bedrock-Output-Token-Count") - 1
+                   && ngx_strncasecmp(h[i].key.data,
+                               (u_char *) "X-Amzn-Bedrock-Output-Token-Count",
+                               h[i].key.len) == 0)
+        {
+            n = ngx_atoi(h[i].value.data, h[i].value.len);
+            if (n >= 0) {
+                ctx->output_tokens = n;
+                ctx->usage_known = 1;
+            }
+        }
+    }
+}
+
+
+/* $bedrock_upstream_errors: each failed attempt's type, in order */
+
+static void
+ngx_http_bedrock_note_error(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t  *type;
+
+    /* an attempt that got no answer is named as bedrock_retry_on names it */
+
+    if (ctx->error_type.len == 0 && ctx->status >= NGX_HTTP_BAD_GATEWAY) {
+        if (ctx->status == NGX_HTTP_GATEWAY_TIME_OUT) {
+            ngx_str_set(&ctx->error_type, "timeout");
+
+        } else {
+            ngx_str_set(&ctx->error_type, "error");
+        }
+    }
+
+    if (ctx->error_type.len == 0) {
+        return;
+    }
+
+    type = &ctx->error_type;
+
+    len = ctx->errors.len + (ctx->errors.len ? 1 : 0) + type->len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return;
+    }
+
+    if (ctx->errors.len) {
+        ngx_memcpy(p, ctx->errors.data, ctx->errors.len);
+        p[ctx->errors.len] = ',';
+    }
+
+    ngx_memcpy(p + len - type->len, type->data, type->len);
+
+    ctx->errors.data = p;
+    ctx->errors.len = len;
+}
+
+
 /*
  * The answer goes to the client as Bedrock gave it: status, the headers
  * the proxy module kept (Bedrock's x-amzn-* and token counts among them),
@@ -343,7 +540,8 @@ ngx_http_bedrock_attempt_resume(ngx_http_request_t *r)
  */
 
 static ngx_int_t
-ngx_http_bedrock_relay_headers(ngx_http_request_t *r, ngx_http_request_t *sr)
+ngx_http_bedrock_relay_headers(ngx_http_request_t *r, ngx_http_request_t *sr,
+    ngx_http_bedrock_ctx_t *ctx)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;
@@ -381,6 +579,23 @@ ngx_http_bedrock_relay_headers(ngx_http_request_t *r, ngx_http_request_t *sr)
         *nh = h[i];
     }
 
+    if (ctx->attempts > 1) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "X-Bedrock-Attempts");
+        h->value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (h->value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->value.len = ngx_sprintf(h->value.data, "%ui", ctx->attempts)
+                       - h->value.data;
+    }
+
     return ngx_http_send_header(r);
 }
 
@@ -401,13 +616,36 @@ ngx_http_bedrock_header_filter(ngx_http_request_t *r)
     }
 
     ctx->status = r->headers_out.status;
+    ngx_http_bedrock_read_answer(r, ctx);
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "bedrock: attempt answered %ui", ctx->status);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock: attempt answered %ui %V",
+                   ctx->status, &ctx->error_type);
+
+    if (ctx->status >= NGX_HTTP_BAD_REQUEST) {
+        ngx_http_bedrock_note_error(r->main, ctx);
+
+        /* retried only while nothing of it has reached the client */
+
+        if (ngx_http_bedrock_retry_plan(r->main, ctx) == NGX_OK) {
+            ctx->swallow = 1;
+            return NGX_OK;
+        }
+
+        if (ctx->failure != NGX_HTTP_BEDROCK_RETRY_OTHER
+            && ctx->attempts > 1)
+        {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "bedrock: giving up after %ui attempts: %ui %V, "
+                          "model \"%*s\"", ctx->attempts, ctx->status,
+                          &ctx->error_type, ctx->model.id_len,
+                          ctx->model.id);
+        }
+    }
 
     ctx->relayed = 1;
 
-    return ngx_http_bedrock_relay_headers(r->main, r);
+    return ngx_http_bedrock_relay_headers(r->main, r, ctx);
 }
 
 
