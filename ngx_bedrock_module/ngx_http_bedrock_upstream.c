@@ -495,24 +495,28 @@ ngx_http_bedrock_note_error(ngx_http_request_t *r,
 {
     u_char     *p;
     size_t      len;
-    ngx_str_t  *type;
+    ngx_str_t  *type, status;
+    u_char      buf[NGX_INT_T_LEN];
 
     /* an attempt that got no answer is named as bedrock_retry_on names it */
 
-    if (ctx->error_type.len == 0 && ctx->status >= NGX_HTTP_BAD_GATEWAY) {
+    if (ctx->error_type.len == 0) {
         if (ctx->status == NGX_HTTP_GATEWAY_TIME_OUT) {
             ngx_str_set(&ctx->error_type, "timeout");
 
-        } else {
+        } else if (ctx->status == NGX_HTTP_BAD_GATEWAY) {
             ngx_str_set(&ctx->error_type, "error");
         }
     }
 
-    if (ctx->error_type.len == 0) {
-        return;
-    }
+    if (ctx->error_type.len) {
+        type = &ctx->error_type;
 
-    type = &ctx->error_type;
+    } else {
+        status.data = buf;
+        status.len = ngx_sprintf(buf, "%ui", ctx->status) - buf;
+        type = &status;
+    }
 
     len = ctx->errors.len + (ctx->errors.len ? 1 : 0) + type->len;
 
