@@ -25,12 +25,14 @@ static ngx_int_t ngx_http_bedrock_classify(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx);
 static u_char *ngx_http_bedrock_request_id(ngx_http_request_t *r,
     u_char *p);
+static void ngx_http_bedrock_cleanup(void *data);
 
 
 ngx_int_t
 ngx_http_bedrock_handler(ngx_http_request_t *r)
 {
     ngx_int_t                rc;
+    ngx_pool_cleanup_t      *cln;
     ngx_http_bedrock_ctx_t  *ctx;
 
     if (r != r->main) {
@@ -42,9 +44,20 @@ ngx_http_bedrock_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_set_ctx(r, ctx, ngx_http_bedrock_module);
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_bedrock_cleanup;
+    cln->data = ctx;
 
     ctx->start = ngx_current_msec;
+    ctx->retry_event.handler = ngx_http_bedrock_retry_handler;
+    ctx->retry_event.data = r;
+    ctx->retry_event.log = r->connection->log;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_bedrock_module);
 
     if (r->method != NGX_HTTP_POST) {
         rc = ngx_http_discard_request_body(r);
@@ -416,4 +429,23 @@ ngx_http_bedrock_request_id(ngx_http_request_t *r, u_char *p)
     }
 
     return p;
+}
+
+
+/* Whatever way the request ends, a client abort included. */
+
+static void
+ngx_http_bedrock_cleanup(void *data)
+{
+    ngx_http_bedrock_ctx_t *ctx = data;
+
+    if (ctx->retry_event.timer_set) {
+        ngx_del_timer(&ctx->retry_event);
+    }
+
+    if (ctx->quiet_event.posted) {
+        ngx_delete_posted_event(&ctx->quiet_event);
+    }
+
+    ngx_http_bedrock_quiet_end(&ctx->quiet_event);
 }

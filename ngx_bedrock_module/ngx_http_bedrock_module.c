@@ -51,6 +51,13 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
       offsetof(ngx_http_bedrock_loc_conf_t, location),
       NULL },
 
+    { ngx_string("bedrock_credentials"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_bedrock_credentials,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("bedrock_retry"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_bedrock_retry,
@@ -206,6 +213,8 @@ ngx_http_bedrock_create_loc_conf(ngx_conf_t *cf)
      *     conf->location = { 0, NULL };
      */
 
+    conf->credentials = NGX_CONF_UNSET_PTR;
+
     ngx_http_bedrock_limit_create_conf(&conf->limit);
     ngx_http_bedrock_retry_create_conf(&conf->retry);
 
@@ -220,6 +229,7 @@ ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_bedrock_loc_conf_t *conf = child;
 
     ngx_conf_merge_str_value(conf->location, prev->location, "/_bedrock");
+    ngx_conf_merge_ptr_value(conf->credentials, prev->credentials, NULL);
 
     ngx_http_bedrock_retry_merge_conf(&prev->retry, &conf->retry);
 

@@ -15,6 +15,7 @@
 #include "ngx_bedrock_estimate.h"
 #include "ngx_http_bedrock_limit.h"
 #include "ngx_http_bedrock_retry.h"
+#include "ngx_http_bedrock_credentials.h"
 
 
 /* Bedrock's error types, as x-amzn-ErrorType names them */
@@ -30,12 +31,15 @@ typedef struct {
     ngx_str_t                    url;        /* "https://host[:port]" */
     ngx_str_t                    host;       /* Host header, as sent */
     ngx_str_t                    region;
+    /* per worker: the signing key of the day for this region */
+    ngx_bedrock_sigv4_key_cache_t  key_cache;
 } ngx_http_bedrock_target_t;
 
 
 typedef struct {
     ngx_array_t                 *targets;    /* ngx_http_bedrock_target_t */
     ngx_str_t                    location;   /* bedrock_upstream_location */
+    ngx_http_bedrock_credentials_t  *credentials;
     ngx_http_bedrock_limit_conf_t  limit;
     ngx_http_bedrock_retry_conf_t  retry;
 } ngx_http_bedrock_loc_conf_t;
@@ -64,6 +68,12 @@ struct ngx_http_bedrock_ctx_s {
     ngx_uint_t                   failure;    /* its retry class */
     ngx_str_t                    errors;     /* $bedrock_upstream_errors */
 
+    /* signing: ngx_http_bedrock_credentials.c */
+    char                         payload_hash[NGX_BEDROCK_SIGV4_HEX_LEN + 1];
+    ngx_event_t                  quiet_event;
+    ngx_log_t                   *quiet_log;
+    ngx_uint_t                   quiet_level;
+
     /* real usage, as Bedrock reports it */
     uint64_t                     input_tokens;
     uint64_t                     output_tokens;
@@ -80,6 +90,7 @@ struct ngx_http_bedrock_ctx_s {
     ngx_http_bedrock_limit_ctx_t  *limit;    /* owned by the limiter */
 
     unsigned                     usage_known:1;
+    unsigned                     secret_headers:1;
     unsigned                     relayed:1;  /* client got the headers */
     unsigned                     swallow:1;  /* this attempt is dropped */
     unsigned                     done:1;     /* this attempt is over */

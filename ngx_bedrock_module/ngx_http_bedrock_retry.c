@@ -20,8 +20,6 @@ typedef struct {
 } ngx_http_bedrock_retry_type_t;
 
 
-static void ngx_http_bedrock_retry_handler(ngx_event_t *ev);
-static void ngx_http_bedrock_retry_cleanup(void *data);
 static ngx_msec_t ngx_http_bedrock_retry_delay(
     ngx_http_bedrock_retry_conf_t *rcf, ngx_uint_t n);
 
@@ -352,22 +350,6 @@ ngx_int_t
 ngx_http_bedrock_retry_schedule(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx)
 {
-    ngx_pool_cleanup_t  *cln;
-
-    if (ctx->retry_event.data == NULL) {
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            return NGX_ERROR;
-        }
-
-        cln->handler = ngx_http_bedrock_retry_cleanup;
-        cln->data = ctx;
-
-        ctx->retry_event.handler = ngx_http_bedrock_retry_handler;
-        ctx->retry_event.data = r;
-        ctx->retry_event.log = r->connection->log;
-    }
-
     ctx->target = ctx->next_target;
     ctx->retry_wait += ctx->retry_delay;
 
@@ -380,7 +362,7 @@ ngx_http_bedrock_retry_schedule(ngx_http_request_t *r,
 }
 
 
-static void
+void
 ngx_http_bedrock_retry_handler(ngx_event_t *ev)
 {
     ngx_int_t                rc;
@@ -408,15 +390,4 @@ ngx_http_bedrock_retry_handler(ngx_event_t *ev)
     }
 
     ngx_http_run_posted_requests(c);
-}
-
-
-static void
-ngx_http_bedrock_retry_cleanup(void *data)
-{
-    ngx_http_bedrock_ctx_t *ctx = data;
-
-    if (ctx->retry_event.timer_set) {
-        ngx_del_timer(&ctx->retry_event);
-    }
 }

@@ -66,6 +66,7 @@ ngx_int_t ngx_http_bedrock_retry_plan(ngx_http_request_t *r,
 /* Waits the planned delay on a timer, then starts the next attempt. */
 ngx_int_t ngx_http_bedrock_retry_schedule(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx);
+void ngx_http_bedrock_retry_handler(ngx_event_t *ev);
 
 
 #endif /* _NGX_HTTP_BEDROCK_RETRY_H_INCLUDED_ */

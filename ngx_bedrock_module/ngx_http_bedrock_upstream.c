@@ -112,9 +112,14 @@ ngx_http_bedrock_attempt(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
     ngx_str_set(&sr->method_name, "POST");
 
     if (ngx_http_bedrock_set_body(sr, ctx) != NGX_OK
-        || ngx_http_bedrock_set_headers(r, sr) != NGX_OK)
+        || ngx_http_bedrock_set_headers(r, sr) != NGX_OK
+        || ngx_http_bedrock_sign(r, sr, ctx) != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (ctx->secret_headers) {
+        ngx_http_bedrock_quiet(r, ctx);
     }
 
     /* the filters know the attempt by this */
