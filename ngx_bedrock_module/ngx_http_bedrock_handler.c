@@ -5,6 +5,7 @@
  *
  *   1 read body     the whole client body, in memory or from its temp file
  *   2 classify      /model/{modelId}/{operation}: model, family, operation
+ *                   and, with bedrock_client_keys, who the client is
  *   3 estimate      validate the JSON and price it: input + max_tokens
  *   4 limit         reserve the cost in the shared zones: admit now, wait
  *                   on a timer, or answer 429 (ngx_http_bedrock_limit.c)
@@ -138,6 +139,11 @@ ngx_http_bedrock_process(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
 
     if (ngx_http_bedrock_read_body(r, &ctx->body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_bedrock_client_verify(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (ngx_bedrock_estimate_body(ctx->body.data, ctx->body.len,

@@ -27,6 +27,8 @@ static ngx_int_t ngx_http_bedrock_upstream_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_bedrock_model_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_bedrock_client_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_bedrock_number_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_bedrock_uint_variable(ngx_http_request_t *r,
@@ -54,6 +56,13 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
     { ngx_string("bedrock_credentials"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_bedrock_credentials,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("bedrock_client_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_bedrock_client_keys,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -119,6 +128,10 @@ static ngx_http_variable_t  ngx_http_bedrock_vars[] = {
 
     { ngx_string("bedrock_model"), NULL,
       ngx_http_bedrock_model_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_client"), NULL,
+      ngx_http_bedrock_client_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("bedrock_input_tokens_estimate"), NULL,
@@ -214,6 +227,7 @@ ngx_http_bedrock_create_loc_conf(ngx_conf_t *cf)
      */
 
     conf->credentials = NGX_CONF_UNSET_PTR;
+    conf->client_keys = NGX_CONF_UNSET_PTR;
 
     ngx_http_bedrock_limit_create_conf(&conf->limit);
     ngx_http_bedrock_retry_create_conf(&conf->retry);
@@ -230,6 +244,7 @@ ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_str_value(conf->location, prev->location, "/_bedrock");
     ngx_conf_merge_ptr_value(conf->credentials, prev->credentials, NULL);
+    ngx_conf_merge_ptr_value(conf->client_keys, prev->client_keys, NULL);
 
     ngx_http_bedrock_retry_merge_conf(&prev->retry, &conf->retry);
 
@@ -469,6 +484,29 @@ ngx_http_bedrock_model_variable(ngx_http_request_t *r,
     v->no_cacheable = 0;
     v->not_found = 0;
     v->data = (u_char *) ctx->model.id;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_client_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_bedrock_module);
+
+    if (ctx == NULL || ctx->client.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ctx->client.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = ctx->client.data;
 
     return NGX_OK;
 }

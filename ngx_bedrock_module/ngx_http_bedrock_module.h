@@ -16,6 +16,7 @@
 #include "ngx_http_bedrock_limit.h"
 #include "ngx_http_bedrock_retry.h"
 #include "ngx_http_bedrock_credentials.h"
+#include "ngx_http_bedrock_client.h"
 
 
 /* Bedrock's error types, as x-amzn-ErrorType names them */
@@ -40,6 +41,7 @@ typedef struct {
     ngx_array_t                 *targets;    /* ngx_http_bedrock_target_t */
     ngx_str_t                    location;   /* bedrock_upstream_location */
     ngx_http_bedrock_credentials_t  *credentials;
+    ngx_array_t                 *client_keys;  /* client_key_t */
     ngx_http_bedrock_limit_conf_t  limit;
     ngx_http_bedrock_retry_conf_t  retry;
 } ngx_http_bedrock_loc_conf_t;
@@ -57,6 +59,7 @@ struct ngx_http_bedrock_ctx_s {
     u_char                      *model_id;   /* decoded modelId buffer */
     ngx_bedrock_model_t          model;
     ngx_bedrock_estimate_t       estimate;
+    ngx_str_t                    client;     /* $bedrock_client */
 
     ngx_msec_t                   start;      /* of the request */
     ngx_http_request_t          *sr;         /* the attempt under way */
