@@ -181,7 +181,8 @@ class Emulator:
     def __init__(self, auth="none", region="us-east-1", credentials=None,
                  api_keys=(), tpm=0, rpm=0, quotas=(), aliases=None,
                  output_tokens=16, event_delay_ms=5, chunk_tokens=4,
-                 log_size=10000, log_body_max=1 << 20, verbose=False,
+                 log_size=10000, log_body_max=1 << 20,
+                 log_bytes=64 << 20, verbose=False,
                  clock=time.monotonic, wallclock=time.time,
                  sleep=asyncio.sleep):
         if auth not in AUTH_MODES:
@@ -201,6 +202,7 @@ class Emulator:
         self.faults = faults.FaultBook()
         self.log_size = log_size
         self.log_body_max = log_body_max
+        self.log_bytes = log_bytes
         self.verbose = verbose
         self.wallclock = wallclock
         self.sleep = sleep
@@ -211,7 +213,8 @@ class Emulator:
         """Back to the state given at start: log, faults, quotas, counters,
         settings."""
         with self.lock:
-            self.log = collections.deque(maxlen=self.log_size)
+            self.log = collections.deque()
+            self.logged_bytes = 0
             self.seq = 0
             self.totals = collections.Counter()
             self.auth = self.initial["auth"]
@@ -243,6 +246,12 @@ class Emulator:
             self.seq += 1
             entry["id"] = self.seq
             self.log.append(entry)
+            # bounded in entries and in body bytes, oldest out first
+            self.logged_bytes += len(entry["body"])
+            while len(self.log) > 1 and (
+                    len(self.log) > self.log_size
+                    or self.logged_bytes > self.log_bytes):
+                self.logged_bytes -= len(self.log.popleft()["body"])
         return entry
 
     def _log_end(self, req, entry, status):
@@ -531,6 +540,7 @@ class Emulator:
             if m == "DELETE":
                 with self.lock:
                     self.log.clear()
+                    self.logged_bytes = 0
                 return 200, {"ok": True}
             if m == "GET":
                 return 200, self._requests(self._params(req))
@@ -745,9 +755,10 @@ class HttpProtocol(asyncio.Protocol):
         msg = compact_json({"message": message})
         self.transport.write(b"HTTP/1.1 400 Bad Request\r\n"
                              b"Content-Type: application/json\r\n"
+                             b"x-amzn-RequestId: %s\r\n"
                              b"Connection: close\r\n"
                              b"Content-Length: %d\r\n\r\n%s"
-                             % (len(msg), msg))
+                             % (str(uuid.uuid4()).encode(), len(msg), msg))
         self.transport.close()
         self.lost = True
 
@@ -953,6 +964,8 @@ def build_parser():
                    help="requests kept in the log (default 10000)")
     p.add_argument("--log-body-max", type=int, default=1 << 20,
                    help="bytes of each body kept in the log (default 1 MiB)")
+    p.add_argument("--log-bytes", type=int, default=64 << 20,
+                   help="body bytes kept in the whole log (default 64 MiB)")
     p.add_argument("--parent-pid", type=int,
                    help="exit when this process is gone")
     p.add_argument("--verbose", action="store_true",
@@ -976,6 +989,7 @@ def make_emulator(args):
                     event_delay_ms=args.event_delay_ms,
                     chunk_tokens=max(1, args.chunk_tokens),
                     log_size=args.log_size, log_body_max=args.log_body_max,
+                    log_bytes=args.log_bytes,
                     verbose=args.verbose)
 
 

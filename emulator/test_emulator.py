@@ -1150,6 +1150,12 @@ class HttpTest(Base):
 class ControlTest(Base):
     options = dict(log_size=5, log_body_max=10)
 
+    def test_log_bounded_in_bytes(self):
+        self.emu.log_bytes = 25                     # 10 bytes kept a body
+        for i in range(4):
+            self.post(CLAUDE37_ENC, "invoke", claude_body())
+        self.assertEqual([e["id"] for e in self.log()["requests"]], [3, 4])
+
     def test_log_filters_and_bound(self):
         for i in range(7):
             self.post(CLAUDE37_ENC, "invoke", claude_body(),
