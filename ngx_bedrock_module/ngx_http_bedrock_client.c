@@ -278,7 +278,7 @@ ngx_http_bedrock_client_verify(ngx_http_request_t *r,
     secret.data = key->secret.data;
     secret.len = key->secret.len;
 
-    size = ngx_bedrock_sigv4_verify_size(&req);
+    size = ngx_bedrock_sigv4_verify_size(&req, &auth);
     if (size == 0) {
         return NGX_HTTP_REQUEST_HEADER_TOO_LARGE;
     }

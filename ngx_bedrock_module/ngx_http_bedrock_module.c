@@ -361,6 +361,7 @@ ngx_http_bedrock_parse_target(ngx_conf_t *cf, ngx_str_t *url,
     u.url.data = url->data + skip;
     u.url.len = url->len - skip;
     u.no_resolve = 1;
+    u.uri_part = 1;
 
     if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.host.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
