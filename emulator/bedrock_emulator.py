@@ -316,8 +316,22 @@ class Emulator:
                                                request_id)
         except AwsError as err:
             entry["error"] = err.code
-            self._send_error(conn, err, request_id)
+            if entry["status"] is None:
+                self._send_error(conn, err, request_id)
             status = err.status
+        except (OSError, asyncio.CancelledError):
+            raise
+        except Exception as e:
+            # a bug of the emulator: loud on stderr, a 500 to the client
+            traceback.print_exc()
+            entry["error"] = "EmulatorError: %r" % e
+            if entry["status"] is None and not conn.closed:
+                self._send_error(conn, AwsError(
+                    500, "InternalServerException",
+                    "emulator error: %r" % e), request_id)
+                status = 500
+            else:
+                conn.abort(rst=False)
         finally:
             self._log_end(req, entry, status)
 
@@ -705,6 +719,7 @@ class HttpProtocol(asyncio.Protocol):
         self.paused = False
         self.drained = None
         self.idle = None
+        self.eof = False
 
     def connection_made(self, transport):
         self.transport = transport
@@ -750,6 +765,13 @@ class HttpProtocol(asyncio.Protocol):
         self.buf += data
         if not self.busy:
             self._next()
+
+    def eof_received(self):
+        # a client that half-closes after its request still gets the answer
+        self.eof = True
+        if not self.busy:
+            self.transport.close()
+        return True
 
     def _bad(self, message):
         msg = compact_json({"message": message})
@@ -841,7 +863,7 @@ class HttpProtocol(asyncio.Protocol):
         self.busy = False
         if conn.closed or self.lost:
             return
-        if not conn.keep_alive:
+        if not conn.keep_alive or (self.eof and not self.buf):
             self.transport.close()
             return
         self._arm_idle()

@@ -225,6 +225,16 @@ def _b64(data):
         return b""
 
 
+def _obj(v):
+    """v if it is a JSON object, else {}: bodies are read defensively."""
+    return v if isinstance(v, dict) else {}
+
+
+def _arr(v):
+    """v if it is a JSON array, else []."""
+    return v if isinstance(v, list) else []
+
+
 class Tally:
     def __init__(self):
         self.chars = 0
@@ -263,10 +273,10 @@ def _claude_blocks(t, content):
         if kind == "text":
             t.text(b.get("text"))
         elif kind == "image":
-            src = b.get("source") or {}
+            src = _obj(b.get("source"))
             t.image(_b64(src.get("data")))
         elif kind == "document":
-            src = b.get("source") or {}
+            src = _obj(b.get("source"))
             if src.get("type") == "text":
                 t.text(src.get("data"))
             elif src.get("type") == "content":
@@ -291,10 +301,10 @@ def _converse_blocks(t, content):
         if "text" in b:
             t.text(b["text"])
         if "image" in b:
-            src = (b["image"] or {}).get("source") or {}
+            src = _obj(_obj(b["image"]).get("source"))
             t.image(_b64(src.get("bytes")))
         if "document" in b:
-            src = (b["document"] or {}).get("source") or {}
+            src = _obj(_obj(b["document"]).get("source"))
             if "text" in src:
                 t.text(src["text"])
             elif "content" in src:
@@ -302,33 +312,33 @@ def _converse_blocks(t, content):
             else:
                 t.document()
         if "toolUse" in b:
-            tu = b["toolUse"] or {}
+            tu = _obj(b["toolUse"])
             t.text(tu.get("name"))
             t.json(tu.get("input", {}))
         if "toolResult" in b:
-            for c in (b["toolResult"] or {}).get("content") or []:
+            for c in _arr(_obj(b["toolResult"]).get("content")):
                 if isinstance(c, dict) and "json" in c:
                     t.json(c["json"])
                 else:
                     _converse_blocks(t, [c])
         if "reasoningContent" in b:
-            rt = (b["reasoningContent"] or {}).get("reasoningText") or {}
+            rt = _obj(_obj(b["reasoningContent"]).get("reasoningText"))
             t.text(rt.get("text"))
         if "guardContent" in b:
-            t.text(((b["guardContent"] or {}).get("text") or {}).get("text"))
+            t.text(_obj(_obj(b["guardContent"]).get("text")).get("text"))
 
 
 def count_converse(body):
     """Input tokens of a Converse (or Nova native) request body."""
     t = Tally()
-    for s in body.get("system") or []:
+    for s in _arr(body.get("system")):
         if isinstance(s, dict):
             t.text(s.get("text"))
-    for m in body.get("messages") or []:
+    for m in _arr(body.get("messages")):
         if isinstance(m, dict):
             _converse_blocks(t, m.get("content"))
-    tc = body.get("toolConfig")
-    if isinstance(tc, dict) and tc.get("tools"):
+    tc = _obj(body.get("toolConfig"))
+    if tc.get("tools"):
         t.json(tc["tools"])
     return t.tokens()
 
@@ -343,7 +353,7 @@ def count_invoke(family, body):
                 _claude_blocks(t, system)
             else:
                 t.text(system)
-            for m in body.get("messages") or []:
+            for m in _arr(body.get("messages")):
                 if isinstance(m, dict):
                     _claude_blocks(t, m.get("content"))
             if body.get("tools"):
@@ -356,7 +366,7 @@ def count_invoke(family, body):
         t.text(body.get("inputText"))
     elif family in ("llama", "mistral"):
         if "messages" in body:
-            for m in body.get("messages") or []:
+            for m in _arr(body.get("messages")):
                 if isinstance(m, dict):
                     t.text(m.get("content"))
         else:
@@ -365,7 +375,7 @@ def count_invoke(family, body):
         t.text(body.get("preamble"))
         t.text(body.get("message"))
         t.text(body.get("prompt"))
-        for m in body.get("chat_history") or []:
+        for m in _arr(body.get("chat_history")):
             if isinstance(m, dict):
                 t.text(m.get("message"))
         if body.get("documents"):
@@ -469,11 +479,11 @@ def _invoke_max(family, body, problems):
         return _int_field(body.get("max_tokens_to_sample"),
                           "max_tokens_to_sample", problems)
     if family == "nova":
-        ic = body.get("inferenceConfig") or {}
+        ic = _obj(body.get("inferenceConfig"))
         v = ic.get("max_new_tokens", ic.get("maxTokens"))
         return _int_field(v, "inferenceConfig/max_new_tokens", problems)
     if family == "titan":
-        cfg = body.get("textGenerationConfig") or {}
+        cfg = _obj(body.get("textGenerationConfig"))
         return _int_field(cfg.get("maxTokenCount"),
                           "textGenerationConfig/maxTokenCount", problems)
     if family == "llama":
@@ -551,8 +561,8 @@ def plan_converse(model, operation, raw, output_tokens):
         raise validation("A conversation must start with a user message. "
                          "Try again with a conversation that starts with a "
                          "user message.")
-    ic = body.get("inferenceConfig") or {}
-    given = ic.get("maxTokens") if isinstance(ic, dict) else None
+    ic = _obj(body.get("inferenceConfig"))
+    given = ic.get("maxTokens")
     if given is not None and (isinstance(given, bool)
                               or not isinstance(given, int) or given < 1):
         raise validation("1 validation error detected: Value '%s' at "

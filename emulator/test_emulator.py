@@ -308,6 +308,40 @@ class CountingTest(unittest.TestCase):
         self.assertEqual(models.count_invoke("anthropic", body),
                          math.ceil((len(compact) + 4) / 4) + 1500)
 
+    def test_random_bodies_never_crash(self):
+        import random
+        rnd = random.Random(7)
+        atoms = [None, True, 0, -1, 5, 2.5, "", "x" * 9, [], {}, [1],
+                 {"text": 1}, [{"type": "image"}], [{"image": None}],
+                 [{"role": "user", "content": [{"toolResult": {"content":
+                                                               [1, {}]}}]}]]
+        keys = ["anthropic_version", "max_tokens", "messages", "system",
+                "tools", "prompt", "inputText", "message", "chat_history",
+                "inferenceConfig", "textGenerationConfig", "max_gen_len",
+                "max_tokens_to_sample", "toolConfig", "documents"]
+        ids = [CLAUDE37, "anthropic.claude-v2", "amazon.nova-pro-v1:0",
+               "amazon.titan-text-lite-v1", "meta.llama3-8b",
+               "mistral.mistral-7b", "cohere.command-r-v1:0",
+               "cohere.command-text-v14", "deepseek.r1-v1:0"]
+        for i in range(3000):
+            body = {k: rnd.choice(atoms) for k in rnd.sample(keys, 4)}
+            raw = json.dumps(body).encode()
+            model = models.resolve(rnd.choice(ids))
+            for plan_fn, op in ((models.plan_invoke, "InvokeModel"),
+                                (models.plan_converse, "Converse")):
+                try:
+                    plan = plan_fn(model, op, raw, 5)
+                except models.awserrors.AwsError:
+                    continue
+                if op == "Converse":
+                    models.converse_response(plan, 1)
+                    list(models.converse_stream_events(plan, 2,
+                                                       lambda: (1, 1)))
+                else:
+                    models.invoke_response(plan, "rid")
+                    list(models.invoke_stream_events(plan, 2,
+                                                     lambda: (1, 1), "rid"))
+
     def test_output_tokens_and_stop_reason(self):
         m = models.resolve(CLAUDE37)
         p = models.plan_invoke(m, "InvokeModel", claude_body(max_tokens=10),
@@ -1137,6 +1171,23 @@ class HttpTest(Base):
         self.assertEqual(results, [(200, 8)] * 100)
         self.assertEqual(self.control("GET", "counters")[1]["responses"],
                          {"200": 100})
+
+    def test_half_closed_client_gets_its_answer(self):
+        s = socket.create_connection(("127.0.0.1", self.port))
+        body = converse_body()
+        s.sendall(b"POST /model/%s/converse-stream HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Length: %d\r\n\r\n%s"
+                  % (CLAUDE37_ENC.encode(), len(body), body))
+        s.shutdown(socket.SHUT_WR)
+        buf = b""
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            buf += data
+        s.close()
+        self.assertTrue(buf.startswith(b"HTTP/1.1 200 OK"))
+        self.assertTrue(buf.endswith(b"\r\n0\r\n\r\n"))
 
     def test_bad_request_line(self):
         s = socket.create_connection(("127.0.0.1", self.port))
