@@ -963,6 +963,9 @@ def build_parser():
                    metavar="AKID:SECRET[:TOKEN]",
                    help="a known key pair; with TOKEN, requests must carry "
                    "it as X-Amz-Security-Token (repeatable)")
+    p.add_argument("--credential-env", action="store_true",
+                   help="also know the pair in AWS_ACCESS_KEY_ID, "
+                   "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN)")
     p.add_argument("--api-key", action="append", default=[], metavar="KEY",
                    help="a known Bedrock API key (repeatable)")
     p.add_argument("--tpm", type=int, default=0,
@@ -997,6 +1000,14 @@ def build_parser():
 
 def make_emulator(args):
     credentials = dict(parse_credential(c) for c in args.credential)
+    if args.credential_env:
+        akid = os.environ.get("AWS_ACCESS_KEY_ID")
+        secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
+        if not akid or not secret:
+            raise ValueError("--credential-env: AWS_ACCESS_KEY_ID and "
+                             "AWS_SECRET_ACCESS_KEY must be set")
+        credentials[akid] = (secret,
+                             os.environ.get("AWS_SESSION_TOKEN") or None)
     aliases = {}
     for a in args.alias:
         k, sep, v = a.partition("=")
@@ -1034,7 +1045,7 @@ def main(argv=None):
     except ValueError as e:
         sys.stderr.write("bedrock_emulator: %s\n" % e)
         return 2
-    if args.auth in ("sigv4", "any") and args.credential:
+    if args.auth in ("sigv4", "any") and emulator.verifier.credentials:
         try:
             sigv4._load_botocore()
         except ImportError:

@@ -1263,6 +1263,13 @@ class CommandLineTest(unittest.TestCase):
                          {"AK": ("SK", None), "AK2": ("SK2", "TOK")})
         self.assertEqual(emu.quotas.limits("m"), (5, 6))
         self.assertEqual(emu.quotas.limits("n"), (100, 0))
+        os.environ.update(AWS_ACCESS_KEY_ID="ENVAK",
+                          AWS_SECRET_ACCESS_KEY="ENVSK")
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        emu = bedrock_emulator.make_emulator(
+            bedrock_emulator.build_parser().parse_args(["--credential-env"]))
+        self.assertEqual(emu.verifier.credentials, {"ENVAK": ("ENVSK",
+                                                              None)})
         self.assertEqual(bedrock_emulator.parse_listen("[::1]:9"),
                          ("::1", 9, socket.AF_INET6))
 

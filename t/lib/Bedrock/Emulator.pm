@@ -16,7 +16,8 @@ package Bedrock::Emulator;
 #
 # Options are the emulator's command-line options with '_' for '-':
 # auth, region, tpm, rpm, output_tokens, event_delay_ms, chunk_tokens,
-# log_size, log_body_max, verbose => 1; list options take an array
+# log_size, log_body_max, log_bytes; flags verbose => 1 and
+# credential_env => 1 (the pair in AWS_ACCESS_KEY_ID...); list options take an array
 # reference or a scalar: credentials (AKID:SECRET[:TOKEN]), api_keys,
 # quotas (MODEL=TPM[:RPM]), aliases (ID=MODEL).  args => [...] passes
 # anything else verbatim.
@@ -42,6 +43,7 @@ our $PYTHON = $ENV{BEDROCK_EMULATOR_PYTHON} || '/usr/bin/python3';
 
 my %PLURAL = (credentials => 'credential', api_keys => 'api-key',
               quotas => 'quota', aliases => 'alias');
+my %FLAG = (verbose => 1, credential_env => 1);
 
 my ($pid, $port, $owner, $dir);
 
@@ -59,7 +61,7 @@ sub _args {
         if (ref $value eq 'ARRAY') {
             push @args, map { ($flag, $_) } @$value;
 
-        } elsif ($name eq 'verbose') {
+        } elsif ($FLAG{$name}) {
             push @args, $flag if $value;
 
         } else {
