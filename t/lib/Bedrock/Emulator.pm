@@ -23,7 +23,10 @@ package Bedrock::Emulator;
 # anything else verbatim.
 #
 # control($method, $path, $data) calls the control API directly (JSON in,
-# decoded JSON out); reset() and requests(tag => ...) are shorthands.
+# decoded JSON out); reset() and requests(tag => ...) are shorthands.  One
+# emulator serves all the blocks of a file; for a fresh one per block:
+#
+#     add_block_preprocessor(sub { Bedrock::Emulator::reset() });
 
 use strict;
 use warnings;
