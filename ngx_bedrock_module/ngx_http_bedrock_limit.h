@@ -15,6 +15,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_bedrock_zone.h"
+
 
 typedef struct ngx_http_bedrock_ctx_s        ngx_http_bedrock_ctx_t;
 typedef struct ngx_http_bedrock_limit_ctx_s  ngx_http_bedrock_limit_ctx_t;
@@ -22,8 +24,21 @@ typedef struct ngx_http_bedrock_limit_ctx_s  ngx_http_bedrock_limit_ctx_t;
 
 /* embedded in ngx_http_bedrock_loc_conf_t */
 typedef struct {
-    ngx_array_t                 *limits;     /* bedrock_limit zones */
+    ngx_array_t                 *limits;     /* ngx_http_bedrock_limit_t */
+    ngx_array_t                 *burndowns;  /* bedrock_limit_burndown */
+    ngx_uint_t                   status;     /* bedrock_limit_status */
+    ngx_uint_t                   log_level;  /* bedrock_limit_log_level */
+    ngx_uint_t                   delay_log_level;
 } ngx_http_bedrock_limit_conf_t;
+
+
+/* directives: the ngx_command_t entries are in ngx_http_bedrock_module.c */
+char *ngx_http_bedrock_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_bedrock_limit_burndown(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+extern ngx_conf_num_bounds_t  ngx_http_bedrock_limit_status_bounds;
+extern ngx_conf_enum_t        ngx_http_bedrock_limit_log_levels[];
 
 
 /* configuration, called from ngx_http_bedrock_module.c */
@@ -33,23 +48,42 @@ char *ngx_http_bedrock_limit_merge_conf(ngx_conf_t *cf,
     ngx_http_bedrock_limit_conf_t *prev, ngx_http_bedrock_limit_conf_t *conf);
 
 /*
- * Reserves the request's cost in every zone of the location.  Returns
- * NGX_OK when admitted now; NGX_AGAIN when it waits on a timer, after
- * which ngx_http_bedrock_admitted() is called; or an HTTP status when it
- * was answered (429, 413...) and the request is to be finalized with it.
+ * Reserves the request's cost (input tokens, corrected by what the zone
+ * learnt of the model family, plus max_tokens) and one request in every
+ * zone of the location.  Returns
+ *   NGX_OK     admitted now;
+ *   NGX_AGAIN  admitted, it waits on a timer, after which
+ *              ngx_http_bedrock_admitted() is called;
+ *   NGX_DONE   refused: the limiter answered (429 with Retry-After, or
+ *              413 for a cost that can never fit) and finalized the
+ *              request; the caller must not touch it again;
+ *   an HTTP status (500) to finalize the request with, nothing sent.
  */
 ngx_int_t ngx_http_bedrock_limit_acquire(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx);
 
-/* Gives the reservation back: the attempt was throttled or failed. */
+/*
+ * Gives the reservation back: the attempt was throttled or failed.  Safe
+ * to call when nothing is reserved; acquire may be called again after.
+ */
 void ngx_http_bedrock_limit_release(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx);
 
-/* Replaces the reservation with the real usage. */
+/*
+ * Replaces the reservation with the real usage: input + output times the
+ * model's burndown rate.  Without usage (ctx->usage_known unset) an answer
+ * under 400 keeps its reservation as its cost and an error gives it back.
+ * Also teaches the zones the ratio of real to estimated input.  Only the
+ * first call after an acquire counts.
+ */
 void ngx_http_bedrock_limit_settle(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, uint64_t input, uint64_t output);
 
-/* Bedrock throttled this key despite the zone: others wait for ms. */
+/*
+ * Bedrock throttled this key despite the zone: the key's bucket is
+ * emptied and no request under it is admitted, in any worker, for ms.
+ * A request waiting in the limiter waits the cooldown out too.
+ */
 void ngx_http_bedrock_limit_cooldown(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, ngx_msec_t ms);
 

@@ -1,10 +1,181 @@
 /*
  * Copyright (C) 2026, the ngx_bedrock authors.
+ *
+ * The shared zone of bedrock_limit_zone: one token bucket and one request
+ * bucket per key, in a slab pool that every worker maps.  Keys live in an
+ * rbtree by hash with an LRU queue beside it, as limit_req keeps them.
+ *
+ * A bucket holds at most one minute's worth (tpm tokens, rpm requests)
+ * and refills continuously at tpm/60 and rpm/60 per second.  A level may
+ * go below zero: a request that has to wait takes its reservation at once
+ * and waits until the debt is repaid, so requests are served first come,
+ * first served, without any list of waiters in shared memory.
+ *
+ * Levels are counted in 1/60000 of a token (of a request): a bucket of
+ * tpm tokens per minute then refills by exactly tpm units a millisecond.
  */
 
 
 #ifndef _NGX_HTTP_BEDROCK_ZONE_H_INCLUDED_
 #define _NGX_HTTP_BEDROCK_ZONE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_bedrock_model.h"
+
+
+#define NGX_HTTP_BEDROCK_ZONE_UNIT      60000
+
+/* the largest tpm and rpm: keeps every level product inside int64_t */
+#define NGX_HTTP_BEDROCK_ZONE_MAX_RATE  1000000000
+
+/* how the learnt ratios are kept: real / estimated input, times 1000 */
+#define NGX_HTTP_BEDROCK_RATIO_ONE      1000
+
+
+/* what ngx_http_bedrock_zone_update() does with a reservation */
+#define NGX_HTTP_BEDROCK_ZONE_REFUND    1  /* give it back */
+#define NGX_HTTP_BEDROCK_ZONE_ROLLBACK  2  /* give it back, uncount it */
+#define NGX_HTTP_BEDROCK_ZONE_SETTLE    3  /* replace it by the real cost */
+
+
+/* the outcome of ngx_http_bedrock_zone_reserve() */
+typedef struct {
+    ngx_msec_t                   wait;       /* until it is covered */
+    ngx_uint_t                   evicted;    /* keys to report evicted */
+    unsigned                     requests:1; /* the wait is from rpm */
+    unsigned                     cooling:1;  /* ... from a cooldown */
+} ngx_http_bedrock_zone_result_t;
+
+
+/* a snapshot of one key, for the status page */
+typedef struct {
+    ngx_str_t                    key;
+    int64_t                      tokens;     /* available now; < 0: debt */
+    int64_t                      requests;   /* the same, if rpm is set */
+    ngx_msec_t                   cooldown;   /* still to run, ms */
+    ngx_msec_t                   idle;       /* since it was last used */
+    uint64_t                     passed;     /* admitted at once */
+    uint64_t                     delayed;    /* admitted after a wait */
+    uint64_t                     rejected;
+    uint64_t                     reserved;   /* tokens, in all */
+    uint64_t                     settled;    /* tokens, in all */
+} ngx_http_bedrock_zone_key_stats_t;
+
+
+/* what the zone learnt of one model family's real input */
+typedef struct {
+    uint64_t                     ratio;      /* NGX_HTTP_BEDROCK_RATIO_ONE */
+    uint64_t                     samples;
+    uint64_t                     estimated;  /* input tokens, in all */
+    uint64_t                     real;       /* input tokens, in all */
+} ngx_http_bedrock_zone_family_stats_t;
+
+
+/* a snapshot of one zone: counters, learnt ratios and its keys */
+typedef struct {
+    ngx_str_t                    name;
+    ngx_str_t                    key;        /* as configured */
+    size_t                       size;
+    uint64_t                     tpm;
+    uint64_t                     rpm;        /* 0: not limited */
+
+    uint64_t                     passed;
+    uint64_t                     delayed;
+    uint64_t                     rejected;
+    uint64_t                     reserved;   /* tokens, in all */
+    uint64_t                     settled;    /* tokens, in all */
+    uint64_t                     evicted;    /* keys, in all */
+
+    ngx_uint_t                   nkeys;      /* in the zone */
+    ngx_uint_t                   nshown;     /* in keys[] */
+    ngx_http_bedrock_zone_key_stats_t     *keys;  /* most recent first */
+
+    ngx_http_bedrock_zone_family_stats_t   family[NGX_BEDROCK_FAMILY_LAST];
+} ngx_http_bedrock_zone_stats_t;
+
+
+typedef ngx_int_t (*ngx_http_bedrock_zone_walk_pt)(
+    ngx_http_bedrock_zone_stats_t *zs, void *data);
+
+
+/* bedrock_limit_zone KEY zone=NAME:SIZE tpm=N [rpm=N]; */
+char *ngx_http_bedrock_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* The zone that bedrock_limit zone=NAME refers to, declared or not yet. */
+ngx_shm_zone_t *ngx_http_bedrock_zone_get(ngx_conf_t *cf, ngx_str_t *name);
+
+/* NGX_OK when the zone was declared with bedrock_limit_zone. */
+ngx_int_t ngx_http_bedrock_zone_declared(ngx_shm_zone_t *shm_zone);
+
+uint64_t ngx_http_bedrock_zone_tpm(ngx_shm_zone_t *shm_zone);
+uint64_t ngx_http_bedrock_zone_rpm(ngx_shm_zone_t *shm_zone);
+
+/*
+ * The request's key in the zone.  An empty key means that the zone does
+ * not limit the request.  Returns NGX_OK, NGX_DECLINED (the key is over
+ * 65535 bytes: logged, not limited) or NGX_ERROR.
+ */
+ngx_int_t ngx_http_bedrock_zone_key(ngx_http_request_t *r,
+    ngx_shm_zone_t *shm_zone, ngx_str_t *key, uint32_t *hash);
+
+/*
+ * Reserves tokens and requests (0 or 1) under the key, creating it if
+ * need be (evicting the least recently used keys when the zone is full).
+ * Returns NGX_OK when reserved, with res->wait the time until it is
+ * covered; NGX_BUSY when that time would be over max_wait, nothing then
+ * being reserved; NGX_DECLINED when probe is set: only res is filled;
+ * NGX_ERROR when no memory could be found for the key (logged).
+ */
+ngx_int_t ngx_http_bedrock_zone_reserve(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, uint32_t hash, uint64_t tokens, ngx_uint_t requests,
+    ngx_msec_t max_wait, ngx_uint_t probe,
+    ngx_http_bedrock_zone_result_t *res);
+
+/*
+ * Ends a reservation of tokens and requests (see NGX_HTTP_BEDROCK_ZONE_*):
+ * with SETTLE, the bucket gets back reserved - real tokens, or is charged
+ * the difference.  wait says whether the reservation had waited.  A key
+ * that was evicted meanwhile is left alone.
+ */
+void ngx_http_bedrock_zone_update(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    uint32_t hash, ngx_uint_t op, uint64_t reserved, ngx_uint_t requests,
+    uint64_t real, ngx_msec_t wait);
+
+/*
+ * Bedrock throttled this key although the zone had room: the bucket is
+ * emptied and nothing is admitted under the key for ms.
+ */
+void ngx_http_bedrock_zone_cooldown(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    uint32_t hash, ngx_msec_t ms);
+
+/* What is left of the key's cooldown, in ms (0: none). */
+ngx_msec_t ngx_http_bedrock_zone_cooling(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, uint32_t hash);
+
+/* The family's ratio of real to estimated input, times 1000. */
+uint64_t ngx_http_bedrock_zone_ratio(ngx_shm_zone_t *shm_zone,
+    ngx_bedrock_family_e family);
+
+/* Learns from one answer: the estimated and the real input tokens. */
+void ngx_http_bedrock_zone_learn(ngx_shm_zone_t *shm_zone,
+    ngx_bedrock_family_e family, uint64_t estimated, uint64_t real);
+
+/*
+ * For the status page: calls handler once for every bedrock_limit_zone
+ * of the running cycle, with a snapshot of its counters, its learnt
+ * ratios and its keys, the most recently used first, at most max_keys of
+ * them.  The snapshot is allocated from pool and taken under the zone's
+ * lock, which is not held while handler runs; handler may allocate and
+ * may stop the walk by returning anything but NGX_OK, which the walk then
+ * returns.  The levels are as of now, with the refill up to now counted.
+ */
+ngx_int_t ngx_http_bedrock_zone_walk(ngx_pool_t *pool, ngx_uint_t max_keys,
+    ngx_http_bedrock_zone_walk_pt handler, void *data);
 
 
 #endif /* _NGX_HTTP_BEDROCK_ZONE_H_INCLUDED_ */
