@@ -83,6 +83,41 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
 
     /* limit directives: ngx_http_bedrock_limit.c */
 
+    { ngx_string("bedrock_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_bedrock_limit_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("bedrock_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_bedrock_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("bedrock_limit_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, limit.status),
+      &ngx_http_bedrock_limit_status_bounds },
+
+    { ngx_string("bedrock_limit_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, limit.log_level),
+      &ngx_http_bedrock_limit_log_levels },
+
+    { ngx_string("bedrock_limit_burndown"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_bedrock_limit_burndown,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     /* end of limit directives */
 
       ngx_null_command
