@@ -29,7 +29,8 @@ SIGNATURE_MISMATCH = (
     "provided. Check your AWS Secret Access Key and signing method. Consult "
     "the service documentation for details.")
 BAD_API_KEY = "Authentication failed: Please make sure your API Key is valid."
-BAD_API_KEY_FORMAT = "Invalid API Key format: Must start with pre-defined prefix"
+BAD_API_KEY_FORMAT = ("Invalid API Key format: Must start with pre-defined "
+                      "prefix")
 
 
 def compact_json(obj):

@@ -651,7 +651,7 @@ class Emulator:
                 setattr(self, name, v)
 
 
-# -- HTTP/1.1 server ----------------------------------------------------------
+# -- HTTP/1.1 server ---------------------------------------------------------
 
 def parse_head(head):
     """Request line and headers -> (method, target, version, headers)."""

@@ -159,7 +159,7 @@ def resolve(model_id, aliases=None):
     return Model(model_id, base, quota_key, labels[0], spec)
 
 
-# -- token counting ------------------------------------------------------
+# -- token counting ----------------------------------------------------------
 
 def image_size(raw):
     """(width, height) from the header of a PNG, GIF, JPEG or WebP image,
@@ -385,7 +385,7 @@ def count_invoke(family, body):
     return t.tokens()
 
 
-# -- request parsing and validation ---------------------------------------
+# -- request parsing and validation ------------------------------------------
 
 class Plan:
     """What one request costs and produces."""
@@ -613,7 +613,7 @@ def count_tokens(model, raw):
                      "null")
 
 
-# -- whole answers ----------------------------------------------------------
+# -- whole answers -----------------------------------------------------------
 
 def _claude_stop(plan):
     return "max_tokens" if plan.stop_is_length else "end_turn"
@@ -692,7 +692,7 @@ def converse_response(plan, latency_ms):
             "metrics": {"latencyMs": latency_ms}}
 
 
-# -- streams ----------------------------------------------------------------
+# -- streams -----------------------------------------------------------------
 
 PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 

@@ -13,7 +13,6 @@ import calendar
 import email.utils
 import hashlib
 import hmac
-import re
 import time
 
 from awserrors import (AwsError, CORAL_NS, MISSING_TOKEN, BAD_TOKEN,
