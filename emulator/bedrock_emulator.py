@@ -370,6 +370,10 @@ class Emulator:
 
         n_out = _int_header(req, "x-emulator-output-tokens",
                             self.output_tokens, 0, 1000000)
+        delay = _int_header(req, "x-emulator-event-delay-ms",
+                            self.event_delay_ms, 0, 600000) / 1000.0
+        chunk_tokens = _int_header(req, "x-emulator-chunk-tokens",
+                                   self.chunk_tokens, 1, 1000000)
         if operation == "CountTokens":
             n = models.count_tokens(model, req.body)
             entry["input_tokens"] = n
@@ -397,7 +401,8 @@ class Emulator:
 
         if operation in STREAM_OPS:
             return await self._stream(req, conn, plan, step, entry,
-                                      reservation, request_id)
+                                      reservation, request_id, delay,
+                                      chunk_tokens)
         # settled before the answer leaves, so that a client reading the
         # counters right after its answer sees its own request settled
         entry["output_tokens"] = plan.output_tokens
@@ -441,11 +446,7 @@ class Emulator:
             {model.model_id, model.base_id, model.quota_key}, operation)
 
     async def _stream(self, req, conn, plan, step, entry, reservation,
-                      request_id):
-        delay = _int_header(req, "x-emulator-event-delay-ms",
-                            self.event_delay_ms, 0, 600000) / 1000.0
-        chunk_tokens = _int_header(req, "x-emulator-chunk-tokens",
-                                   self.chunk_tokens, 1, 1000000)
+                      request_id, delay, chunk_tokens):
         first_byte = []
 
         def metrics():

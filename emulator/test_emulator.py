@@ -1109,6 +1109,12 @@ class StreamTest(Base):
         self.assertGreater(total, 7 * 0.15 - 0.01)
         self.assertLess(first, total - 0.6)
 
+    def test_bad_emulator_header_takes_no_quota(self):
+        r, data = self.post(CLAUDE37_ENC, "converse-stream", converse_body(),
+                            {"X-Emulator-Event-Delay-Ms": "soon"})
+        self.assertAwsError(r, data, 400, "ValidationException")
+        self.assertEqual(self.control("GET", "counters")[1]["models"], {})
+
     def test_http10_stream_is_not_chunked(self):
         s = socket.create_connection(("127.0.0.1", self.port))
         body = converse_body()
