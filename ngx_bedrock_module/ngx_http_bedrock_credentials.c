@@ -641,9 +641,6 @@ ngx_http_bedrock_quiet(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
     ctx->quiet_level = log->log_level;
     log->log_level = NGX_LOG_INFO;
 
-    ctx->quiet_event.handler = ngx_http_bedrock_quiet_end;
-    ctx->quiet_event.data = ctx;
-    ctx->quiet_event.log = log;
     ctx->quiet_log = log;
 
     ngx_post_event(&ctx->quiet_event, &ngx_posted_events);

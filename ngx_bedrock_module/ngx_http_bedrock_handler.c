@@ -57,6 +57,9 @@ ngx_http_bedrock_handler(ngx_http_request_t *r)
     ctx->retry_event.handler = ngx_http_bedrock_retry_handler;
     ctx->retry_event.data = r;
     ctx->retry_event.log = r->connection->log;
+    ctx->quiet_event.handler = ngx_http_bedrock_quiet_end;
+    ctx->quiet_event.data = ctx;
+    ctx->quiet_event.log = r->connection->log;
 
     ngx_http_set_ctx(r, ctx, ngx_http_bedrock_module);
 
