@@ -200,7 +200,8 @@ ngx_http_bedrock_getenv(ngx_conf_t *cf, const char *name, ngx_str_t *value)
 /*
  * A shared credentials file, as the AWS SDKs read it: "[profile]"
  * sections of "key = value" lines.  The path defaults to
- * $AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials; the profile to
+ * $AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials (a relative path
+ * is relative to the configuration's directory); the profile to
  * $AWS_PROFILE, else "default".
  */
 
@@ -234,6 +235,10 @@ ngx_http_bedrock_credentials_file(ngx_conf_t *cf,
         path->len = ngx_sprintf(p, "%V%*s", &home, path->len - 1,
                                 path->data + 1) - p;
         path->data = p;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (profile->len == 0
