@@ -359,7 +359,10 @@ size_t ngx_bedrock_sigv4_verify_size(const ngx_bedrock_sigv4_request_t *r,
  * max_skew seconds of r->time (else _EXPIRED or _NOT_YET_VALID); then
  * the signature, recomputed over the headers the client signed and the
  * body received, must match, compared in constant time (else _MISMATCH,
- * also when a signed header is absent).  cache may be NULL.
+ * also when a signed header is absent).  The payload hash is always the
+ * received body's (or r->payload_hash, computed by the caller from it):
+ * a client's X-Amz-Content-Sha256 is signed as a header, never trusted,
+ * so UNSIGNED-PAYLOAD does not verify.  cache may be NULL.
  */
 ngx_bedrock_sigv4_verdict_e ngx_bedrock_sigv4_verify(
     const ngx_bedrock_sigv4_request_t *r, const ngx_bedrock_sigv4_auth_t *a,

@@ -1501,8 +1501,6 @@ client_request(client_t *cl, const char *body)
     cl->h[1].value = S("application/json");
     cl->h[2].name = S("amz-sdk-request");
     cl->h[2].value = S("attempt=1; max=3");
-    cl->h[3].name = S("x-amz-content-sha256");
-    cl->h[3].value = S("UNSIGNED-PAYLOAD");
 
     cl->r.method = S("POST");
     cl->r.path = S("/model/us.anthropic.claude-3-7-sonnet-20250219-v1%3A0"
@@ -1579,6 +1577,49 @@ test_verify(void)
     client_request(&cl, "{}");
     cl.h[5].value = S("curl/8.0");
     VERDICT(NGX_BEDROCK_SIGV4_OK, "a changed unsigned header");
+    signed_free(&cl.s);
+
+    /*
+     * A client's X-Amz-Content-Sha256 is signed like any header, but the
+     * hash in the canonical request is always the body's: a claimed hash
+     * (or UNSIGNED-PAYLOAD) that is not the body's does not verify.
+     */
+
+    memset(&cl, 0, sizeof(cl));
+    cl.h[0].name = S("host");
+    cl.h[0].value = S("gateway.internal:8080");
+    cl.h[1].name = S("x-amz-content-sha256");
+    cl.h[1].value = S("UNSIGNED-PAYLOAD");
+    cl.r.method = S("POST");
+    cl.r.path = S("/model/amazon.nova-pro-v1%3A0/converse");
+    cl.r.headers = cl.h;
+    cl.r.nheaders = 2;
+    cl.r.payload_hash = S("UNSIGNED-PAYLOAD");
+    cl.r.region = S("us-east-1");
+    cl.r.service = S("bedrock");
+    cl.r.time = 1767225600;
+    cl.c.access_key_id = S("GWKEYCLIENT0001");
+    cl.c.secret_access_key = S(secret);
+    cl.s = sign(&cl.r, &cl.c, NULL);
+    cl.h[2].name = S("x-amz-date");
+    cl.h[2].value = S(cl.s.res.amz_date);
+    cl.r.nheaders = 3;
+    cl.r.payload_hash = S("");
+    cl.r.body = S("{}");
+    VERDICT(NGX_BEDROCK_SIGV4_MISMATCH, "an UNSIGNED-PAYLOAD request");
+    signed_free(&cl.s);
+
+    cl.h[1].value = S("44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c06"
+                      "0f61caaff8a");
+    cl.r.nheaders = 2;
+    cl.r.payload_hash = cl.h[1].value;
+    cl.s = sign(&cl.r, &cl.c, NULL);
+    cl.h[2].value = S(cl.s.res.amz_date);
+    cl.r.nheaders = 3;
+    cl.r.payload_hash = S("");
+    VERDICT(NGX_BEDROCK_SIGV4_OK, "a signed X-Amz-Content-Sha256 of the body");
+    cl.r.body = S("{ }");
+    VERDICT(NGX_BEDROCK_SIGV4_MISMATCH, "a body that is not the claimed hash");
     signed_free(&cl.s);
 
     client_request(&cl, "{}");
