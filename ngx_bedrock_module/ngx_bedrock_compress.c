@@ -661,9 +661,12 @@ ngx_bedrock_compress_cut(ngx_bedrock_compress_ctx_t *ctx, size_t i,
 static void
 ngx_bedrock_compress_plan(ngx_bedrock_compress_ctx_t *ctx, uint64_t need)
 {
-    size_t                        i, k, n, msg;
+    size_t                        i, k, n, msg, head, tail;
+    size_t                        best_head, best_tail;
     int64_t                       left;
-    uint64_t                      threshold, target, tokens, saved;
+    unsigned                      tries;
+    uint64_t                      threshold, goal, target, tokens, saved;
+    uint64_t                      best;
     unsigned                      kind;
     ngx_bedrock_view_t           *v;
     ngx_bedrock_compress_text_t  *t;
@@ -737,28 +740,63 @@ ngx_bedrock_compress_plan(ngx_bedrock_compress_ctx_t *ctx, uint64_t need)
             for (i = 0; i < n && left > 0; i++) {
                 t = &ctx->texts[ctx->rank[i].text];
 
-                /* only as deep as still needed, never below the round's */
+                if (t->now <= threshold) {
+                    continue;
+                }
 
-                target = threshold;
+                /*
+                 * Only as deep as still needed, never below the round's
+                 * threshold; a cut that fell short of its goal (it lands
+                 * on a character or a space) is made again deeper, so the
+                 * rest does not spill onto the next text.
+                 */
+
+                goal = threshold;
 
                 if ((uint64_t) left < t->now - threshold) {
-                    target = t->now - (uint64_t) left;
+                    goal = t->now - (uint64_t) left;
                 }
 
-                if (target == NGX_BEDROCK_COMPRESS_FLOOR && t->floor_cut) {
-                    tokens = t->floor;
-                    t->head = t->floor_head;
-                    t->tail = t->floor_tail;
+                target = goal;
+                best = t->now;
+                best_head = 0;
+                best_tail = 0;
 
-                } else {
-                    tokens = t->now;
-                    ngx_bedrock_compress_cut(ctx, ctx->rank[i].text, target,
-                                             &t->head, &t->tail, &tokens);
+                for (tries = 0; tries < 4; tries++) {
+
+                    if (target == NGX_BEDROCK_COMPRESS_FLOOR
+                        && t->floor_cut)
+                    {
+                        tokens = t->floor;
+                        head = t->floor_head;
+                        tail = t->floor_tail;
+
+                    } else {
+                        tokens = t->now;
+                        ngx_bedrock_compress_cut(ctx, ctx->rank[i].text,
+                                                 target, &head, &tail,
+                                                 &tokens);
+                    }
+
+                    if (tokens < best) {
+                        best = tokens;
+                        best_head = head;
+                        best_tail = tail;
+                    }
+
+                    if (tokens <= goal || target == threshold) {
+                        break;
+                    }
+
+                    target = (target - threshold > tokens - goal)
+                             ? target - (tokens - goal) : threshold;
                 }
 
-                if (tokens < t->now) {
-                    left -= (int64_t) (t->now - tokens);
-                    t->now = tokens;
+                if (best < t->now) {
+                    left -= (int64_t) (t->now - best);
+                    t->now = best;
+                    t->head = best_head;
+                    t->tail = best_tail;
                     t->cut = 1;
                 }
             }
