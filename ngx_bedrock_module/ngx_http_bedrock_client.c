@@ -20,6 +20,8 @@ static ngx_http_bedrock_client_key_t *ngx_http_bedrock_client_find(
 static ngx_int_t ngx_http_bedrock_client_reject(ngx_http_request_t *r,
     ngx_bedrock_sigv4_verdict_e verdict, const char *reason,
     ngx_bedrock_sigv4_auth_t *auth);
+static ngx_int_t ngx_http_bedrock_client_stale(ngx_http_request_t *r,
+    ngx_bedrock_sigv4_verdict_e verdict);
 static ngx_int_t ngx_http_bedrock_client_headers(ngx_http_request_t *r,
     ngx_array_t *headers, ngx_str_t *authorization);
 
@@ -273,7 +275,12 @@ ngx_http_bedrock_client_verify(ngx_http_request_t *r,
     req.service.data = (u_char *) NGX_BEDROCK_SIGV4_SERVICE;
     req.service.len = sizeof(NGX_BEDROCK_SIGV4_SERVICE) - 1;
     req.time = ngx_time();
-    req.verbatim_path = 1;
+
+    /* HTTP/2 clients sign :authority, which nginx lists as host */
+    if (r->headers_in.host) {
+        req.host.data = r->headers_in.host->value.data;
+        req.host.len = r->headers_in.host->value.len;
+    }
 
     secret.data = key->secret.data;
     secret.len = key->secret.len;
@@ -291,6 +298,12 @@ ngx_http_bedrock_client_verify(ngx_http_request_t *r,
     verdict = ngx_bedrock_sigv4_verify(&req, &auth, &secret,
                                        NGX_BEDROCK_SIGV4_MAX_SKEW,
                                        &key->key_cache, buf, size, &reason);
+
+    if (verdict == NGX_BEDROCK_SIGV4_EXPIRED
+        || verdict == NGX_BEDROCK_SIGV4_NOT_YET_VALID)
+    {
+        return ngx_http_bedrock_client_stale(r, verdict);
+    }
 
     if (verdict != NGX_BEDROCK_SIGV4_OK) {
         return ngx_http_bedrock_client_reject(r, verdict, reason, &auth);
@@ -360,7 +373,6 @@ ngx_http_bedrock_client_reject(ngx_http_request_t *r,
     ngx_bedrock_sigv4_verdict_e verdict, const char *reason,
     ngx_bedrock_sigv4_auth_t *auth)
 {
-    ngx_int_t    rc;
     ngx_uint_t   status;
     const char  *type, *message;
 
@@ -370,11 +382,6 @@ ngx_http_bedrock_client_reject(ngx_http_request_t *r,
                   reason ? ": " : "", reason ? reason : "",
                   auth ? auth->access_key_id.len : 1,
                   auth ? auth->access_key_id.data : (u_char *) "-");
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
 
     type = ngx_bedrock_sigv4_verdict_error_type(verdict);
     status = NGX_HTTP_FORBIDDEN;
@@ -405,5 +412,80 @@ ngx_http_bedrock_client_reject(ngx_http_request_t *r,
         message = reason ? reason : "The request signature is not valid.";
     }
 
-    return ngx_http_bedrock_send_error(r, status, type, "%s", message);
+    return ngx_http_bedrock_reject(r, status, type, "%s", message);
+}
+
+
+/*
+ * AWS words a stale signature with the three times involved:
+ * "Signature expired: 20250130T203827Z is now earlier than
+ * 20250130T204131Z (20250130T204631Z - 5 min.)".
+ */
+
+static ngx_int_t
+ngx_http_bedrock_client_stale(ngx_http_request_t *r,
+    ngx_bedrock_sigv4_verdict_e verdict)
+{
+    time_t             now;
+    ngx_str_t          date;
+    ngx_uint_t         i;
+    ngx_list_part_t   *part;
+    ngx_table_elt_t   *h;
+    char               bound[NGX_BEDROCK_SIGV4_DATE_LEN + 1];
+    char               current[NGX_BEDROCK_SIGV4_DATE_LEN + 1];
+
+    ngx_str_set(&date, "-");
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("x-amz-date") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "x-amz-date",
+                               h[i].key.len) == 0)
+        {
+            date = h[i].value;
+        }
+    }
+
+    now = ngx_time();
+
+    if (ngx_bedrock_sigv4_amz_date(now, current) != 0
+        || ngx_bedrock_sigv4_amz_date(verdict == NGX_BEDROCK_SIGV4_EXPIRED
+                                      ? now - NGX_BEDROCK_SIGV4_MAX_SKEW
+                                      : now + NGX_BEDROCK_SIGV4_MAX_SKEW,
+                                      bound)
+           != 0)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "bedrock: client signature rejected: X-Amz-Date \"%V\" "
+                  "is more than 5 minutes off", &date);
+
+    if (verdict == NGX_BEDROCK_SIGV4_EXPIRED) {
+        return ngx_http_bedrock_reject(r, NGX_HTTP_FORBIDDEN,
+                                       "InvalidSignatureException",
+                                       "Signature expired: %V is now earlier "
+                                       "than %s (%s - 5 min.)",
+                                       &date, bound, current);
+    }
+
+    return ngx_http_bedrock_reject(r, NGX_HTTP_FORBIDDEN,
+                                   "InvalidSignatureException",
+                                   "Signature not yet current: %V is still "
+                                   "later than %s (%s + 5 min.)",
+                                   &date, bound, current);
 }

@@ -30,8 +30,8 @@ char *ngx_http_bedrock_client_keys(ngx_conf_t *cf, ngx_command_t *cmd,
 
 /*
  * Checks the SigV4 signature an AWS SDK made for the gateway's host over
- * the request as received.  Returns NGX_OK (ctx->client is set), or what
- * to finalize the request with: a 403 in AWS's own shape was sent.
+ * the request as received.  Returns NGX_OK (ctx->client is set), or
+ * NGX_DONE: a 403 in AWS's own shape was sent and the request finalized.
  */
 ngx_int_t ngx_http_bedrock_client_verify(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx);

@@ -481,9 +481,6 @@ ngx_http_bedrock_sign(ngx_http_request_t *r, ngx_http_request_t *sr,
     req.service.len = sizeof(NGX_BEDROCK_SIGV4_SERVICE) - 1;
     req.time = ngx_time();
 
-    /* Bedrock, as every service but S3, does not normalize the path */
-    req.verbatim_path = 1;
-
     c.access_key_id.data = cred->access_key_id.data;
     c.access_key_id.len = cred->access_key_id.len;
     c.secret_access_key.data = cred->secret_access_key.data;

@@ -27,6 +27,8 @@ static ngx_int_t ngx_http_bedrock_classify(ngx_http_request_t *r,
 static u_char *ngx_http_bedrock_request_id(ngx_http_request_t *r,
     u_char *p);
 static void ngx_http_bedrock_cleanup(void *data);
+static ngx_int_t ngx_http_bedrock_send_error_v(ngx_http_request_t *r,
+    ngx_uint_t status, const char *type, const char *fmt, va_list args);
 
 
 ngx_int_t
@@ -126,8 +128,10 @@ ngx_http_bedrock_body_handler(ngx_http_request_t *r)
 
 
 /*
- * Steps 1-5 once the body is read.  Returns NGX_DONE when an attempt is
- * under way (it finishes the request), else what to finalize it with.
+ * Steps 1-5 once the body is read.  Returns NGX_DONE when the request is
+ * taken care of (an attempt or a wait is under way, or it was answered
+ * and finalized), else what to finalize it with.  A step that answers the
+ * client finalizes the request and returns NGX_DONE.
  */
 
 static ngx_int_t
@@ -153,9 +157,8 @@ ngx_http_bedrock_process(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
                                   &ctx->model, &ctx->estimate, err)
         != 0)
     {
-        return ngx_http_bedrock_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           NGX_HTTP_BEDROCK_VALIDATION,
-                                           "%s", err);
+        return ngx_http_bedrock_reject(r, NGX_HTTP_BAD_REQUEST,
+                                       NGX_HTTP_BEDROCK_VALIDATION, "%s", err);
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -317,18 +320,52 @@ ngx_int_t
 ngx_http_bedrock_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *type, const char *fmt, ...)
 {
+    ngx_int_t  rc;
+    va_list    args;
+
+    va_start(args, fmt);
+    rc = ngx_http_bedrock_send_error_v(r, status, type, fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+/*
+ * The same, for a step of the request path: the answer ends the request,
+ * which is finalized here.  Returns NGX_DONE.
+ */
+
+ngx_int_t
+ngx_http_bedrock_reject(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, const char *fmt, ...)
+{
+    ngx_int_t  rc;
+    va_list    args;
+
+    va_start(args, fmt);
+    rc = ngx_http_bedrock_send_error_v(r, status, type, fmt, args);
+    va_end(args);
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_bedrock_send_error_v(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, const char *fmt, va_list args)
+{
     u_char           *p, *last, *body;
     size_t            len;
-    va_list           args;
     ngx_int_t         rc;
     ngx_buf_t        *b;
     ngx_chain_t       out;
     ngx_table_elt_t  *h;
     u_char            msg[NGX_BEDROCK_ERROR_LEN * 2];
 
-    va_start(args, fmt);
     last = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
-    va_end(args);
 
     len = sizeof("{\"message\":\"\"}") - 1
           + (last - msg) + ngx_escape_json(NULL, msg, last - msg);

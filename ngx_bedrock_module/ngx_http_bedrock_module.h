@@ -105,6 +105,8 @@ void ngx_http_bedrock_admitted(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx);
 ngx_int_t ngx_http_bedrock_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *type, const char *fmt, ...);
+ngx_int_t ngx_http_bedrock_reject(ngx_http_request_t *r,
+    ngx_uint_t status, const char *type, const char *fmt, ...);
 
 ngx_int_t ngx_http_bedrock_attempt(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx);

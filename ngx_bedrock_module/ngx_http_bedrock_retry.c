@@ -385,7 +385,7 @@ ngx_http_bedrock_retry_handler(ngx_event_t *ev)
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
 
-    } else if (rc != NGX_AGAIN) {
+    } else if (rc != NGX_AGAIN && rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
     }
 

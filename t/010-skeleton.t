@@ -216,13 +216,14 @@ Content-Type: application/vnd.amazon.eventstream
 
 === TEST 10: stream events reach the client as they are produced, before the stream ends
 The emulator waits 2 s between events; the client reads for 1 s and must
-already hold the first event, and not the last.
+already hold the first event, and not the last.  (HTTP/1.0, so that the
+partial answer is not chunked.)
 --- config
     location /model/ {
         bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
     }
 --- request
-POST /model/anthropic.claude-3-haiku-20240307-v1:0/invoke-with-response-stream
+POST /model/anthropic.claude-3-haiku-20240307-v1:0/invoke-with-response-stream HTTP/1.0
 {"anthropic_version":"bedrock-2023-05-31","max_tokens":50,"messages":[{"role":"user","content":"Hello"}]}
 --- more_headers
 X-Emulator-Event-Delay-Ms: 2000
