@@ -25,6 +25,9 @@ for my $prog (@progs) {
             ok(!$1, "$name: $2");
             $checks++;
 
+        } elsif ($line =~ /^# SKIP/) {
+            diag("$name: $line");
+
         } elsif ($line =~ /^#/ || $line =~ /^\d+\.\.\d+$/) {
             note($line);
 
