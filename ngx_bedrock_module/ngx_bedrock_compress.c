@@ -620,7 +620,8 @@ ngx_bedrock_compress_cut(ngx_bedrock_compress_ctx_t *ctx, size_t i,
     p = ctx->view.body + vt->inner.start;
     len = vt->inner.end - vt->inner.start;
 
-    m = ngx_bedrock_view_marker(marker, vt->chars);
+    /* the marker's weight, taken as large as it can be for this text */
+    m = ngx_bedrock_view_marker(marker, len);
     mt = ngx_bedrock_estimate_text(marker, m);
 
     if (ct->tokens == 0 || target <= mt + 2) {
@@ -640,7 +641,8 @@ ngx_bedrock_compress_cut(ngx_bedrock_compress_ctx_t *ctx, size_t i,
         return;
     }
 
-    chars = vt->chars - ngx_bedrock_view_chars(&ctx->view, i, 0, h)
+    chars = ngx_bedrock_view_text_chars(&ctx->view, i)
+            - ngx_bedrock_view_chars(&ctx->view, i, 0, h)
             - ngx_bedrock_view_chars(&ctx->view, i, len - t, len);
 
     m = ngx_bedrock_view_marker(marker, chars);

@@ -206,26 +206,42 @@ ngx_bedrock_view_ws(const unsigned char *p, size_t pos, size_t len)
 }
 
 
+/*
+ * The end of the string at pos: the next quote that an even run of
+ * backslashes precedes.  memchr() does the walking: strings are most of
+ * a body's bytes, and a value is skipped once per level of its depth.
+ */
+
 static size_t
 ngx_bedrock_view_skip_string(const unsigned char *p, size_t pos, size_t len)
 {
+    size_t                n, e;
+    const unsigned char  *q;
+
     if (pos >= len || p[pos] != '"') {
         return NGX_BEDROCK_VIEW_BAD;
     }
 
-    for (pos++; pos < len; pos++) {
+    pos++;
 
-        if (p[pos] == '\\') {
-            pos++;
-            continue;
+    for ( ;; ) {
+        q = memchr(p + pos, '"', len - pos);
+        if (q == NULL) {
+            return NGX_BEDROCK_VIEW_BAD;
         }
 
-        if (p[pos] == '"') {
-            return pos + 1;
+        e = q - p;
+
+        for (n = 0; e - n > pos && p[e - n - 1] == '\\'; n++) {
+            /* void */
         }
+
+        if (n % 2 == 0) {
+            return e + 1;
+        }
+
+        pos = e + 1;
     }
-
-    return NGX_BEDROCK_VIEW_BAD;
 }
 
 
@@ -1148,8 +1164,7 @@ ngx_bedrock_view_add_text(ngx_bedrock_view_t *v, ngx_bedrock_text_e kind,
     t->json = json;
     t->message = v->nmessages ? v->nmessages - 1 : NGX_BEDROCK_VIEW_NONE;
 
-    t->chars = ngx_bedrock_view_chars(v, v->ntexts - 1, 0,
-                                      t->inner.end - t->inner.start);
+    t->chars = NGX_BEDROCK_VIEW_NONE;
 
     return 0;
 }
@@ -1390,7 +1405,25 @@ ngx_bedrock_view_cut(ngx_bedrock_view_t *v, size_t text, size_t head,
     t->cut = 1;
     t->head = head;
     t->tail = tail;
-    t->cut_chars = ngx_bedrock_view_chars(v, text, head, len - tail);
+    t->cut_chars = ngx_bedrock_view_text_chars(v, text)
+                   - ngx_bedrock_view_chars(v, text, 0, head)
+                   - ngx_bedrock_view_chars(v, text, len - tail, len);
+}
+
+
+size_t
+ngx_bedrock_view_text_chars(ngx_bedrock_view_t *v, size_t text)
+{
+    ngx_bedrock_view_text_t  *t;
+
+    t = &v->texts[text];
+
+    if (t->chars == NGX_BEDROCK_VIEW_NONE) {
+        t->chars = ngx_bedrock_view_chars(v, text, 0,
+                                          t->inner.end - t->inner.start);
+    }
+
+    return t->chars;
 }
 
 
@@ -1401,46 +1434,72 @@ ngx_bedrock_view_uncut(ngx_bedrock_view_t *v, size_t text)
 }
 
 
+/*
+ * Every byte but a UTF-8 continuation byte starts a character; an escape
+ * is one character however many bytes it takes (a surrogate pair, two
+ * escapes, is one).  from must be where a character starts.
+ */
+
 size_t
 ngx_bedrock_view_chars(const ngx_bedrock_view_t *v, size_t text,
     size_t from, size_t to)
 {
-    size_t                          i, n;
+    size_t                          i, n, e;
+    uint64_t                        w;
     unsigned                        u;
-    const unsigned char            *p;
+    const unsigned char            *p, *b;
     const ngx_bedrock_view_text_t  *t;
 
     t = &v->texts[text];
     p = v->body + t->inner.start;
     n = 0;
 
-    for (i = from; i < to; /* void */) {
+    /* eight bytes at a time: a continuation byte has bit 7 and not 6 */
 
-        if (!t->json && p[i] == '\\' && i + 1 < to) {
+    for (i = from; i + 8 <= to; i += 8) {
+        memcpy(&w, p + i, 8);
+        n += 8 - __builtin_popcountll(w & ~(w << 1)
+                                      & 0x8080808080808080ULL);
+    }
 
-            if (p[i + 1] != 'u') {
-                i += 2;
+    for ( /* void */ ; i < to; i++) {
+        n += ((p[i] & 0xc0) != 0x80);
+    }
 
-            } else if (i + 12 <= to
-                       && ngx_bedrock_view_hex4(p + i + 2, &u) == 0
-                       && u >= 0xd800 && u <= 0xdbff
-                       && p[i + 6] == '\\' && p[i + 7] == 'u')
-            {
-                i += 12;
+    if (t->json) {
+        return n;
+    }
 
-            } else {
-                i += 6;
-            }
-
-            n++;
-            continue;
+    for (i = from; i < to; i = e) {
+        b = memchr(p + i, '\\', to - i);
+        if (b == NULL) {
+            break;
         }
 
-        if ((p[i] & 0xc0) != 0x80) {
-            n++;
+        i = b - p;
+
+        if (i + 1 >= to) {
+            break;
         }
 
-        i++;
+        if (p[i + 1] != 'u') {
+            e = i + 2;
+
+        } else if (i + 12 <= to
+                   && ngx_bedrock_view_hex4(p + i + 2, &u) == 0
+                   && u >= 0xd800 && u <= 0xdbff
+                   && p[i + 6] == '\\' && p[i + 7] == 'u')
+        {
+            e = i + 12;
+
+        } else {
+            e = i + 6;
+        }
+
+        e = e < to ? e : to;
+
+        /* its bytes were counted one by one above: count it once */
+        n -= (e - i) - 1;
     }
 
     return n;

@@ -87,7 +87,8 @@ typedef struct {
     ngx_bedrock_span_t     span;    /* what a cut replaces */
     ngx_bedrock_span_t     inner;   /* the bytes that are cut */
     size_t                 message; /* or NGX_BEDROCK_VIEW_NONE */
-    size_t                 chars;   /* characters of inner, decoded */
+    /* characters of inner, decoded: see ngx_bedrock_view_text_chars() */
+    size_t                 chars;
     ngx_bedrock_text_e     kind;
     unsigned               json:1;
 
@@ -167,6 +168,9 @@ void ngx_bedrock_view_uncut(ngx_bedrock_view_t *v, size_t text);
 /* Characters of the decoded text in inner[from, to) of a text. */
 size_t ngx_bedrock_view_chars(const ngx_bedrock_view_t *v, size_t text,
     size_t from, size_t to);
+
+/* Characters of a whole text, counted once, when first asked for. */
+size_t ngx_bedrock_view_text_chars(ngx_bedrock_view_t *v, size_t text);
 
 /*
  * Writes the marker that stands for cut characters, as it is written

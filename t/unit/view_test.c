@@ -194,7 +194,7 @@ test_claude(void)
        && view_text_is(v, 4, "And this?")
        && v->texts[4].kind == NGX_BEDROCK_TEXT_USER,
        "claude: texts and their kinds");
-    ok(v->ntexts == 5 && v->texts[2].chars == 18,
+    ok(v->ntexts == 5 && ngx_bedrock_view_text_chars(v, 2) == 18,
        "claude: an escape is one character");
     ok(v->messages[2].images == 2 && v->messages[2].documents == 1,
        "claude: images (one in a tool result) and documents counted");
@@ -226,7 +226,7 @@ test_converse(void)
 
     ok(v->ntexts == 4, "converse: 4 texts (%zu)", v->ntexts);
     ok(v->ntexts == 4 && view_text_is(v, 0, "Hi \\u00e9")
-       && v->texts[0].chars == 4
+       && ngx_bedrock_view_text_chars(v, 0) == 4
        && view_text_is(v, 1, "Calling.")
        && view_text_is(v, 2, "out")
        && v->texts[2].kind == NGX_BEDROCK_TEXT_TOOL
