@@ -5,7 +5,8 @@ use Test::Nginx::Socket 'no_plan';
 
 # The real Test::Nginx::Socket writes "http2 on;" for nginx >= 1.19.9,
 # a directive that exists only from nginx 1.25.1; posing as 1.19.8 makes
-# it write "listen PORT http2" instead.  This runner ignores the value.
+# it write "listen PORT http2" instead.  This runner writes the same for
+# both versions, so the preprocessor changes nothing here.
 add_block_preprocessor(sub {
     $Test::Nginx::Util::NginxVersion = '1.019008'
         if ($Test::Nginx::Util::NginxVersion // 0) >= 1.019009
