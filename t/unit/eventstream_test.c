@@ -1105,6 +1105,26 @@ test_oversize(void)
     ok(same_every_split(buf, m, 128, "big headers") == 0,
        "... wherever the stream is cut");
 
+    /* after a skipped message whose headers were kept */
+
+    memmove(buf + 400, buf, m);
+    n = event(buf, "first", big, 200);
+    memmove(buf + n, buf + 400, m);
+    n += m;
+
+    run_whole(&run, buf, n, 128);
+
+    ok(run.rc == 0 && run.skipped == 2
+       && strstr(run.rec.log, "event name=first") != NULL
+       && strstr(run.rec.log, "other skipped=1 plen=300\n") != NULL,
+       "a skipped message with kept headers, then one with headers too "
+       "large: the second is reported without them");
+
+    run_done(&run);
+
+    ok(same_every_split(buf, n, 128, "kept, then big headers") == 0,
+       "... wherever the stream is cut");
+
     /* a fixed buffer instead of an allocator */
 
     n = event(buf, "a", big, 400);

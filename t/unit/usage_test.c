@@ -263,19 +263,23 @@ test_malformed(void)
         "{\"usage\":{\"inputTokens\":12x}}",
         "{\"usage\":{\"inputTokens\":-}}",
         "{\"usage\":[12]}",
+        "{\"usage\":{\"inputTokens\":{\"value\":12}}}",
+        "{\"usage\":{\"inputTokens\":[12]}}",
+        "{\"results\":[{\"tokenCount\":[12]}]}",
         "{\"usage\":{\"inputTokens\" 12}}",
         "{usage:{inputTokens:12}}",
         "{\"usage\":{\"inputTokens\":tru}}",
         "{\"usage\":{\"in\\qputTokens\":12}}",
         "{\"usage\":{\"inputTokens\\u00\":12}}",
-        "\x00\x01\x02\xff",
+        "{\"\\u0175sage\":{\"inputTokens\":12}}",
+        "\x01\x02\xff",
         "{\"usage\":{\"inputTokens\":12",
         "{\"inputTextTokenCount\":12",
     };
 
     for (i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
         ok(body(none[i], &u) == -1 && u.found == 0,
-           "no count in %s", i == 20 ? "binary bytes" : none[i]);
+           "no count in %s", none[i][0] == 0 ? "binary bytes" : none[i]);
     }
 
     ok(body("{\"usage\":{\"inputTokens\":18446744073709551615}}", &u) == 0
@@ -424,6 +428,19 @@ chunk(const char *json, int escape_slash)
 
 
 static int
+pads(const char *s)
+{
+    int  n;
+
+    for (n = 0; *s; s++) {
+        n += (*s == '=');
+    }
+
+    return n;
+}
+
+
+static int
 on_chunk(const char *json, ngx_bedrock_usage_t *u)
 {
     int    rc;
@@ -521,6 +538,35 @@ test_invoke_stream(void)
     ok(ngx_bedrock_usage_chunk((const unsigned char *) c, strlen(c), &u) == 0
        && is(&u, IN, 7, 0, 0, 0),
        "a chunk whose base64 Python made decodes to its count");
+
+    /* each padding: the last bytes decoded decide the count */
+
+    {
+        int   k, good;
+        char  json[64];
+
+        good = 0;
+
+        for (k = 0; k < 3; k++) {
+            snprintf(json, sizeof(json), "{\"results\":[{\"tokenCount\":7}"
+                     "%.*s]}", k, "  ");
+            memset(&u, 0, sizeof(u));
+            c = chunk(json, 0);
+
+            if (ngx_bedrock_usage_chunk((const unsigned char *) c, strlen(c),
+                                        &u) == 0
+                && is(&u, OUT, 0, 7, 0, 0)
+                && pads(c) == "\0\2\1"[k])
+            {
+                good++;
+            }
+
+            free(c);
+        }
+
+        ok(good == 3, "base64 ending in \"==\", \"=\" and no padding: the "
+           "final bytes decode right");
+    }
 
     /* base64 with '/' written as "\/" by a JSON encoder */
 
