@@ -908,6 +908,8 @@ ngx_bedrock_es_crc32(uint32_t crc, const unsigned char *p, size_t len)
 static void *
 ngx_bedrock_es_malloc(void *pool, size_t size)
 {
+    (void) pool;
+
     return malloc(size);
 }
 
@@ -915,6 +917,8 @@ ngx_bedrock_es_malloc(void *pool, size_t size)
 static void
 ngx_bedrock_es_libc_free(void *pool, void *p)
 {
+    (void) pool;
+
     free(p);
 }
 
