@@ -35,6 +35,8 @@ static ngx_int_t ngx_http_bedrock_uint_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_bedrock_errors_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_bedrock_usage_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_command_t  ngx_http_bedrock_commands[] = {
@@ -191,6 +193,16 @@ static ngx_http_variable_t  ngx_http_bedrock_vars[] = {
 
     { ngx_string("bedrock_upstream_errors"), NULL,
       ngx_http_bedrock_errors_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_input_tokens"), NULL,
+      ngx_http_bedrock_usage_variable,
+      offsetof(ngx_http_bedrock_ctx_t, input_tokens),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_output_tokens"), NULL,
+      ngx_http_bedrock_usage_variable,
+      offsetof(ngx_http_bedrock_ctx_t, output_tokens),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -634,4 +646,27 @@ ngx_http_bedrock_errors_variable(ngx_http_request_t *r,
     v->not_found = 0;
 
     return NGX_OK;
+}
+
+
+/* real usage: "-" until Bedrock has reported it */
+
+static ngx_int_t
+ngx_http_bedrock_usage_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_bedrock_module);
+
+    if (ctx == NULL || !ctx->usage_known) {
+        v->len = 1;
+        v->valid = 1;
+        v->no_cacheable = 0;
+        v->not_found = 0;
+        v->data = (u_char *) "-";
+        return NGX_OK;
+    }
+
+    return ngx_http_bedrock_number_variable(r, v, data);
 }

@@ -13,6 +13,8 @@
 
 #include "ngx_bedrock_model.h"
 #include "ngx_bedrock_estimate.h"
+#include "ngx_bedrock_eventstream.h"
+#include "ngx_bedrock_usage.h"
 #include "ngx_http_bedrock_limit.h"
 #include "ngx_http_bedrock_retry.h"
 #include "ngx_http_bedrock_credentials.h"
@@ -77,9 +79,14 @@ struct ngx_http_bedrock_ctx_s {
     ngx_log_t                   *quiet_log;
     ngx_uint_t                   quiet_level;
 
-    /* real usage, as Bedrock reports it */
+    /* real usage, as Bedrock reports it: ngx_http_bedrock_upstream.c */
     uint64_t                     input_tokens;
     uint64_t                     output_tokens;
+    ngx_bedrock_usage_t          usage;      /* from the body or events */
+    ngx_bedrock_es_t            *es;         /* a stream's decoder */
+    u_char                      *answer;     /* a JSON answer's first bytes */
+    size_t                       answer_len;
+    size_t                       answer_size;
 
     /* retries: ngx_http_bedrock_retry.c */
     ngx_event_t                  retry_event;
@@ -93,6 +100,8 @@ struct ngx_http_bedrock_ctx_s {
     ngx_http_bedrock_limit_ctx_t  *limit;    /* owned by the limiter */
 
     unsigned                     usage_known:1;
+    unsigned                     stream:1;   /* an eventstream answer */
+    unsigned                     stream_broken:1;  /* undecodable */
     unsigned                     secret_headers:1;
     unsigned                     relayed:1;  /* client got the headers */
     unsigned                     swallow:1;  /* this attempt is dropped */

@@ -14,7 +14,15 @@
  * answer is relayed (its status and headers are copied to the main request
  * and sent; its body then flows to the client as it arrives, through the
  * postpone filter) or dropped, for another attempt.
+ *
+ * The body filter watches what it relays, without changing a byte, for
+ * the real usage: a stream's events through the eventstream decoder (and
+ * its exceptions, logged), a JSON answer's first bytes.
  */
+
+
+/* how much of a JSON answer is kept to read its usage from */
+#define NGX_HTTP_BEDROCK_ANSWER_MAX  (1024 * 1024)
 
 
 #include "ngx_http_bedrock_module.h"
@@ -36,6 +44,15 @@ static void ngx_http_bedrock_note_error(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx);
 static ngx_int_t ngx_http_bedrock_relay_headers(ngx_http_request_t *r,
     ngx_http_request_t *sr, ngx_http_bedrock_ctx_t *ctx);
+static ngx_int_t ngx_http_bedrock_watch_init(ngx_http_request_t *r,
+    ngx_http_request_t *sr, ngx_http_bedrock_ctx_t *ctx);
+static void ngx_http_bedrock_watch(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_chain_t *in);
+static int ngx_http_bedrock_stream_event(void *data,
+    const ngx_bedrock_es_message_t *msg);
+static void ngx_http_bedrock_stream_free(void *data);
+static void ngx_http_bedrock_real_usage(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx);
 static ngx_int_t ngx_http_bedrock_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bedrock_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -329,8 +346,13 @@ ngx_http_bedrock_attempt_resume(ngx_http_request_t *r)
     r->write_event_handler = ngx_http_request_empty_handler;
 
     if (ctx->relayed) {
-        ngx_http_bedrock_limit_settle(r, ctx, ctx->input_tokens,
-                                      ctx->output_tokens);
+        ngx_http_bedrock_real_usage(r, ctx);
+
+        if (ctx->usage_known) {
+            ngx_http_bedrock_limit_settle(r, ctx, ctx->input_tokens,
+                                          ctx->output_tokens);
+        }
+
         ngx_http_finalize_request(r, ngx_http_send_special(r, NGX_HTTP_LAST));
         return;
     }
@@ -654,6 +676,12 @@ ngx_http_bedrock_header_filter(ngx_http_request_t *r)
 
     ctx->relayed = 1;
 
+    if (ctx->status < NGX_HTTP_SPECIAL_RESPONSE
+        && ngx_http_bedrock_watch_init(r->main, r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_bedrock_relay_headers(r->main, r, ctx);
 }
 
@@ -670,7 +698,12 @@ ngx_http_bedrock_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
 
-    if (ctx == NULL || ctx->sr != r || !ctx->swallow) {
+    if (ctx == NULL || ctx->sr != r) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (!ctx->swallow) {
+        ngx_http_bedrock_watch(r, ctx, in);
         return ngx_http_next_body_filter(r, in);
     }
 
@@ -682,6 +715,214 @@ ngx_http_bedrock_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A relayed answer is watched for its usage: a stream through a decoder
+ * (messages up to the decoder's default frame size; Bedrock's chunks are
+ * at most 1 MB), a JSON answer by keeping its first bytes.
+ */
+
+static ngx_int_t
+ngx_http_bedrock_watch_init(ngx_http_request_t *r, ngx_http_request_t *sr,
+    ngx_http_bedrock_ctx_t *ctx)
+{
+    ngx_str_t           *type;
+    ngx_pool_cleanup_t  *cln;
+
+    type = &sr->headers_out.content_type;
+
+    if (type->len >= sizeof("application/vnd.amazon.eventstream") - 1
+        && ngx_strncasecmp(type->data,
+                           (u_char *) "application/vnd.amazon.eventstream",
+                           sizeof("application/vnd.amazon.eventstream") - 1)
+           == 0)
+    {
+        ctx->stream = 1;
+
+        ctx->es = ngx_pcalloc(r->pool, sizeof(ngx_bedrock_es_t));
+        if (ctx->es == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_bedrock_es_init(ctx->es, 0, ngx_http_bedrock_stream_event, r,
+                            NULL, NULL, NULL);
+
+        cln->handler = ngx_http_bedrock_stream_free;
+        cln->data = ctx->es;
+
+        return NGX_OK;
+    }
+
+    ctx->answer_size = NGX_HTTP_BEDROCK_ANSWER_MAX;
+
+    if (sr->headers_out.content_length_n >= 0
+        && sr->headers_out.content_length_n < NGX_HTTP_BEDROCK_ANSWER_MAX)
+    {
+        ctx->answer_size = (size_t) sr->headers_out.content_length_n;
+    }
+
+    ctx->answer = ngx_pnalloc(r->pool, ctx->answer_size);
+    if (ctx->answer == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_bedrock_watch(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    size_t        n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        /* with proxy_buffering on, a large answer may come from a file */
+        if (!ngx_buf_in_memory(b) || b->pos == b->last) {
+            continue;
+        }
+
+        if (ctx->es) {
+            if (ngx_bedrock_es_feed(ctx->es, b->pos, b->last - b->pos) != 0
+                && !ctx->stream_broken)
+            {
+                ctx->stream_broken = 1;
+
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "bedrock: the stream cannot be decoded "
+                              "from byte %uL: %s; relayed as it is",
+                              ctx->es->error_offset,
+                              ngx_bedrock_es_strerror(ctx->es->error));
+            }
+
+            continue;
+        }
+
+        n = ngx_min((size_t) (b->last - b->pos),
+                    ctx->answer_size - ctx->answer_len);
+
+        ngx_memcpy(ctx->answer + ctx->answer_len, b->pos, n);
+        ctx->answer_len += n;
+    }
+}
+
+
+/*
+ * A stream's events carry its usage (ConverseStream's metadata, the last
+ * chunk's invocation metrics); an exception after the first bytes cannot
+ * be retried any more: it reaches the client as Bedrock sent it, and is
+ * logged here.
+ */
+
+static int
+ngx_http_bedrock_stream_event(void *data, const ngx_bedrock_es_message_t *msg)
+{
+    ngx_http_request_t *r = data;
+
+    u_char                  *p;
+    ngx_str_t                name;
+    ngx_http_bedrock_ctx_t  *ctx;
+    char                     message[NGX_BEDROCK_ERROR_LEN];
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    if (msg->type == NGX_BEDROCK_ES_EVENT && msg->payload) {
+        (void) ngx_bedrock_usage_event(msg->name, msg->name_len,
+                                       msg->payload, msg->payload_len,
+                                       &ctx->usage);
+        return 0;
+    }
+
+    if (msg->type != NGX_BEDROCK_ES_EXCEPTION
+        && msg->type != NGX_BEDROCK_ES_ERROR)
+    {
+        return 0;
+    }
+
+    name.data = (u_char *) (msg->name ? msg->name : (u_char *) "error");
+    name.len = msg->name ? msg->name_len : sizeof("error") - 1;
+
+    message[0] = '\0';
+
+    if (msg->payload) {
+        (void) ngx_bedrock_usage_message(msg->payload, msg->payload_len,
+                                         message, sizeof(message));
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "bedrock: stream exception %V after %uL bytes: \"%s\", "
+                  "passed to the client, model \"%*s\"",
+                  &name, msg->offset, message, ctx->model.id_len,
+                  ctx->model.id);
+
+    /* the exception joins $bedrock_upstream_errors */
+
+    p = ngx_pnalloc(r->pool, ctx->errors.len + 1 + name.len);
+    if (p != NULL) {
+        if (ctx->errors.len) {
+            ngx_memcpy(p, ctx->errors.data, ctx->errors.len);
+            p[ctx->errors.len] = ',';
+        }
+
+        ngx_memcpy(p + ctx->errors.len + (ctx->errors.len ? 1 : 0),
+                   name.data, name.len);
+
+        ctx->errors.len += (ctx->errors.len ? 1 : 0) + name.len;
+        ctx->errors.data = p;
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_bedrock_stream_free(void *data)
+{
+    ngx_bedrock_es_free(data);
+}
+
+
+/*
+ * The usage the reservation is settled to: what the body or the stream
+ * reported, else the token-count headers of InvokeModel.  Cache writes
+ * count as input, as Bedrock counts them.
+ */
+
+static void
+ngx_http_bedrock_real_usage(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
+{
+    ngx_bedrock_usage_t  *u;
+
+    u = &ctx->usage;
+
+    if (ctx->answer_len) {
+        (void) ngx_bedrock_usage_body(ctx->answer, ctx->answer_len, u);
+    }
+
+    if (u->found & NGX_BEDROCK_USAGE_INPUT) {
+        ctx->input_tokens = u->input_tokens + u->cache_write_input_tokens;
+        ctx->usage_known = 1;
+    }
+
+    if (u->found & NGX_BEDROCK_USAGE_OUTPUT) {
+        ctx->output_tokens = u->output_tokens;
+        ctx->usage_known = 1;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock: real usage: input %uL, output %uL, known %d",
+                   ctx->input_tokens, ctx->output_tokens, ctx->usage_known);
 }
 
 
