@@ -27,6 +27,9 @@
 /* the longest wait when bedrock_limit gives neither delay= nor nodelay */
 #define NGX_HTTP_BEDROCK_LIMIT_DELAY     10000
 
+/* how often a waiting request looks whether it is covered sooner */
+#define NGX_HTTP_BEDROCK_LIMIT_POLL      200
+
 
 typedef struct {
     ngx_shm_zone_t              *shm_zone;
@@ -47,6 +50,7 @@ typedef struct {
     uint32_t                     hash;
     ngx_msec_t                   delay;
     ngx_msec_t                   wait;       /* of its reservation */
+    ngx_http_bedrock_zone_ticket_t  ticket;
     unsigned                     active:1;   /* the zone limits it */
     unsigned                     reserved:1;
 } ngx_http_bedrock_limit_hold_t;
@@ -58,7 +62,8 @@ struct ngx_http_bedrock_limit_ctx_s {
     ngx_uint_t                   nholds;
 
     ngx_event_t                  event;      /* the end of a wait */
-    ngx_msec_t                   wait_start;
+    ngx_msec_t                   wait_start; /* of this timer */
+    ngx_msec_t                   reserved_at;
     ngx_http_event_handler_pt    write_event_handler;
 
     uint64_t                     cost;       /* held now, tokens */
@@ -392,7 +397,9 @@ ngx_http_bedrock_limit_acquire(ngx_http_request_t *r,
     }
 
     if (lctx->holding) {
-        ngx_http_bedrock_limit_give_back(lctx, NGX_HTTP_BEDROCK_ZONE_REFUND);
+        ngx_http_bedrock_limit_give_back(lctx, lctx->waiting
+                                         ? NGX_HTTP_BEDROCK_ZONE_WITHDRAW
+                                         : NGX_HTTP_BEDROCK_ZONE_REFUND);
     }
 
     lctx->ended = 0;
@@ -490,6 +497,7 @@ ngx_http_bedrock_limit_acquire(ngx_http_request_t *r,
         if (rc == NGX_OK) {
             h->reserved = 1;
             h->wait = res.wait;
+            h->ticket = res.ticket;
 
             if (res.wait >= wait) {
                 wait = res.wait;
@@ -547,7 +555,8 @@ ngx_http_bedrock_limit_acquire(ngx_http_request_t *r,
                   wait, cost, &longest->shm_zone->shm.name);
 
     if (ngx_http_bedrock_limit_wait(r, lctx, wait) != NGX_OK) {
-        ngx_http_bedrock_limit_give_back(lctx, NGX_HTTP_BEDROCK_ZONE_REFUND);
+        ngx_http_bedrock_limit_give_back(lctx,
+                                         NGX_HTTP_BEDROCK_ZONE_WITHDRAW);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -666,9 +675,10 @@ ngx_http_bedrock_limit_reject(ngx_http_request_t *r,
 
 
 /*
- * The wait is a timer of the request's own; meanwhile a client that
- * closes its connection is noticed as limit_req notices it, and the
- * request's end gives the reservation back.
+ * The wait is a timer of the request's own, which looks every 200 ms
+ * whether settlements before it have covered it sooner.  Meanwhile a
+ * client that closes its connection is noticed as limit_req notices it,
+ * and the request's end withdraws the reservation.
  */
 
 static ngx_int_t
@@ -695,8 +705,9 @@ ngx_http_bedrock_limit_wait(ngx_http_request_t *r,
 
     lctx->waiting = 1;
     lctx->wait_start = ngx_current_msec;
+    lctx->reserved_at = ngx_current_msec;
 
-    ngx_add_timer(&lctx->event, wait);
+    ngx_add_timer(&lctx->event, ngx_min(wait, NGX_HTTP_BEDROCK_LIMIT_POLL));
 
     return NGX_OK;
 }
@@ -705,14 +716,15 @@ ngx_http_bedrock_limit_wait(ngx_http_request_t *r,
 static void
 ngx_http_bedrock_limit_wait_handler(ngx_event_t *ev)
 {
-    ngx_uint_t                      i;
-    ngx_msec_t                      cool, longest, retry;
+    ngx_uint_t                      i, rpm;
+    ngx_msec_t                      now, pending, elapsed, deadline;
     ngx_connection_t               *c;
     ngx_http_request_t             *r;
     ngx_http_bedrock_ctx_t         *ctx;
     ngx_http_bedrock_loc_conf_t    *blcf;
     ngx_http_bedrock_limit_ctx_t   *lctx;
     ngx_http_bedrock_limit_hold_t  *h;
+    ngx_http_bedrock_zone_result_t  res;
 
     r = ev->data;
     c = r->connection;
@@ -722,15 +734,22 @@ ngx_http_bedrock_limit_wait_handler(ngx_event_t *ev)
 
     ngx_http_set_log_request(c->log, r);
 
-    lctx->waited += ngx_current_msec - lctx->wait_start;
+    now = ngx_current_msec;
+    lctx->waited += now - lctx->wait_start;
+    lctx->wait_start = now;
+
+    elapsed = now - lctx->reserved_at;
 
     /*
-     * A throttle from Bedrock while it waited closed its key for a time:
-     * it waits that out too, within its delay.
+     * Covered in every zone?  A settlement below its reservation may
+     * have covered it before its time; an extra charge or a cooldown
+     * (Bedrock throttled the key) may make it wait longer, within the
+     * shortest delay of its zones.
      */
 
-    longest = 0;
-    retry = 0;
+    pending = 0;
+    deadline = NGX_TIMER_INFINITE;
+    rpm = 0;
 
     for (i = 0; i < lctx->nholds; i++) {
         h = &lctx->holds[i];
@@ -739,25 +758,25 @@ ngx_http_bedrock_limit_wait_handler(ngx_event_t *ev)
             continue;
         }
 
-        cool = ngx_http_bedrock_zone_cooling(h->shm_zone, &h->key, h->hash);
+        deadline = ngx_min(deadline, h->delay);
 
-        if (cool == 0) {
-            continue;
-        }
-
-        longest = ngx_max(longest, cool);
-
-        if (lctx->waited + cool > h->delay) {
-            retry = ngx_max(retry, lctx->waited + cool - h->delay);
+        if (ngx_http_bedrock_zone_check(h->shm_zone, &h->key, h->hash,
+                                        &h->ticket, &res)
+            == NGX_AGAIN
+            && res.wait > pending)
+        {
+            pending = res.wait;
+            rpm = res.requests;
         }
     }
 
-    if (longest && retry == 0) {
+    if (pending && elapsed < deadline) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                       "bedrock: limit cooling down, %M ms more", longest);
+                       "bedrock: limit wait, %M ms more", pending);
 
-        lctx->wait_start = ngx_current_msec;
-        ngx_add_timer(&lctx->event, longest);
+        ngx_add_timer(&lctx->event,
+                      ngx_min(ngx_min(pending, NGX_HTTP_BEDROCK_LIMIT_POLL),
+                              deadline - elapsed));
         return;
     }
 
@@ -767,24 +786,25 @@ ngx_http_bedrock_limit_wait_handler(ngx_event_t *ev)
     r->write_event_handler = lctx->write_event_handler;
     c->log->action = NULL;
 
-    if (retry) {
-        ngx_http_bedrock_limit_give_back(lctx, NGX_HTTP_BEDROCK_ZONE_REFUND);
+    if (pending) {
+        ngx_http_bedrock_limit_give_back(lctx,
+                                         NGX_HTTP_BEDROCK_ZONE_WITHDRAW);
 
         blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
 
         ngx_log_error(blcf->limit.log_level, c->log, 0,
-                      "bedrock: limiting tokens after a wait of %M ms: "
-                      "the key cools down for %M ms more",
-                      lctx->waited, longest);
+                      "bedrock: limiting %s after a wait of %M ms, "
+                      "retry in %M ms", rpm ? "requests" : "tokens",
+                      elapsed, pending);
 
-        (void) ngx_http_bedrock_limit_reject(r, lctx, longest, 0);
+        (void) ngx_http_bedrock_limit_reject(r, lctx, pending, rpm);
 
         ngx_http_run_posted_requests(c);
         return;
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "bedrock: limit wait over after %M ms", lctx->waited);
+                   "bedrock: limit wait over after %M ms", elapsed);
 
     ngx_http_bedrock_admitted(r, ctx);
 }
@@ -960,7 +980,6 @@ ngx_http_bedrock_limit_cleanup(void *data)
 
     if (lctx->waiting) {
         lctx->waited += ngx_current_msec - lctx->wait_start;
-        lctx->waiting = 0;
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "bedrock: the request ended after %M ms of waiting "
@@ -969,8 +988,12 @@ ngx_http_bedrock_limit_cleanup(void *data)
     }
 
     if (lctx->holding) {
-        ngx_http_bedrock_limit_give_back(lctx, NGX_HTTP_BEDROCK_ZONE_REFUND);
+        ngx_http_bedrock_limit_give_back(lctx, lctx->waiting
+                                         ? NGX_HTTP_BEDROCK_ZONE_WITHDRAW
+                                         : NGX_HTTP_BEDROCK_ZONE_REFUND);
     }
+
+    lctx->waiting = 0;
 }
 
 

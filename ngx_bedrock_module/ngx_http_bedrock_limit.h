@@ -80,9 +80,9 @@ void ngx_http_bedrock_limit_settle(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, uint64_t input, uint64_t output);
 
 /*
- * Bedrock throttled this key despite the zone: the key's bucket is
- * emptied and no request under it is admitted, in any worker, for ms.
- * A request waiting in the limiter waits the cooldown out too.
+ * Bedrock throttled this key despite the zone: no request under it is
+ * admitted, in any worker, for ms; requests waiting in the limiter wait
+ * the cooldown out too, within their delay.
  */
 void ngx_http_bedrock_limit_cooldown(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, ngx_msec_t ms);

@@ -46,6 +46,10 @@ typedef struct {
     ngx_msec_t                   cooldown;   /* closed until then */
     int64_t                      tokens;     /* 1/60000 of a token */
     int64_t                      requests;   /* 1/60000 of a request */
+    uint64_t                     booked;     /* tokens ever reserved */
+    uint64_t                     withdrawn;  /* of them, by waiters */
+    uint64_t                     booked_requests;
+    uint64_t                     withdrawn_requests;
     uint64_t                     passed;
     uint64_t                     delayed;
     uint64_t                     rejected;
@@ -552,9 +556,94 @@ ngx_http_bedrock_zone_reserve(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     node->reserved += tokens;
     sh->reserved += tokens;
 
+    node->booked += tokens;
+    node->booked_requests += requests;
+
+    res->ticket.tokens = node->booked;
+    res->ticket.withdrawn = node->withdrawn;
+    res->ticket.requests = node->booked_requests;
+    res->ticket.requests_withdrawn = node->withdrawn_requests;
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_bedrock_zone_check(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    uint32_t hash, ngx_http_bedrock_zone_ticket_t *ticket,
+    ngx_http_bedrock_zone_result_t *res)
+{
+    int64_t                        t, q, behind;
+    ngx_msec_t                     now, wait, w;
+    ngx_msec_int_t                 cool;
+    ngx_http_bedrock_zone_t       *zone;
+    ngx_http_bedrock_zone_node_t  *node;
+
+    zone = shm_zone->data;
+
+    ngx_memzero(res, sizeof(ngx_http_bedrock_zone_result_t));
+
+    now = ngx_current_msec;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = ngx_http_bedrock_zone_find(zone, key, hash);
+
+    if (node == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_OK;
+    }
+
+    ngx_http_bedrock_zone_refill(zone, node, now, &node->tokens,
+                                 &node->requests);
+
+    /*
+     * The level as if the reservations made after the ticket were not
+     * there; every withdrawal since is set aside too, wherever it was.
+     * The totals only grow: their differences survive a wrap of uint64_t.
+     */
+
+    behind = (int64_t) (node->booked - ticket->tokens)
+             - (int64_t) (node->withdrawn - ticket->withdrawn);
+    t = node->tokens + behind * NGX_HTTP_BEDROCK_ZONE_UNIT;
+
+    behind = (int64_t) (node->booked_requests - ticket->requests)
+             - (int64_t) (node->withdrawn_requests
+                          - ticket->requests_withdrawn);
+    q = node->requests + behind * NGX_HTTP_BEDROCK_ZONE_UNIT;
+
+    wait = 0;
+
+    if (t < 0) {
+        wait = (ngx_msec_t) ((-t + (int64_t) zone->tpm - 1)
+                             / (int64_t) zone->tpm);
+    }
+
+    if (zone->rpm && q < 0) {
+        w = (ngx_msec_t) ((-q + (int64_t) zone->rpm - 1)
+                          / (int64_t) zone->rpm);
+
+        if (w > wait) {
+            wait = w;
+            res->requests = 1;
+        }
+    }
+
+    cool = (ngx_msec_int_t) (node->cooldown - now);
+
+    if (cool > 0 && (ngx_msec_t) cool >= wait) {
+        wait = cool;
+        res->requests = 0;
+        res->cooling = 1;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    res->wait = wait;
+
+    return wait ? NGX_AGAIN : NGX_OK;
 }
 
 
@@ -614,6 +703,15 @@ ngx_http_bedrock_zone_update(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
         /* fall through */
 
+    case NGX_HTTP_BEDROCK_ZONE_WITHDRAW:
+
+        /* never used: those still waiting must not count it as supply */
+
+        node->withdrawn += reserved;
+        node->withdrawn_requests += requests;
+
+        /* fall through */
+
     default: /* NGX_HTTP_BEDROCK_ZONE_REFUND */
         ngx_http_bedrock_zone_add(zone, node, (int64_t) reserved,
                                   (int64_t) requests);
@@ -655,48 +753,17 @@ ngx_http_bedrock_zone_cooldown(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     zone->sh->evicted += evicted;
     zone->sh->unwarned += evicted;
 
-    ngx_http_bedrock_zone_refill(zone, node, now, &node->tokens,
-                                 &node->requests);
-
     /*
-     * Bedrock found the quota spent: what the bucket still held was not
-     * there, and the key waits as long as the throttled request backs off.
+     * Bedrock found the quota spent, whatever the bucket says: the key
+     * waits as long as the throttled request backs off.  The bucket is
+     * left as it is; the requests that queue meanwhile are in it.
      */
-
-    if (node->tokens > 0) {
-        node->tokens = 0;
-    }
 
     if ((ngx_msec_int_t) (until - node->cooldown) > 0) {
         node->cooldown = until;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
-}
-
-
-ngx_msec_t
-ngx_http_bedrock_zone_cooling(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    uint32_t hash)
-{
-    ngx_msec_int_t                 cool;
-    ngx_http_bedrock_zone_t       *zone;
-    ngx_http_bedrock_zone_node_t  *node;
-
-    zone = shm_zone->data;
-    cool = 0;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    node = ngx_http_bedrock_zone_find(zone, key, hash);
-
-    if (node) {
-        cool = (ngx_msec_int_t) (node->cooldown - ngx_current_msec);
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    return (cool > 0) ? (ngx_msec_t) cool : 0;
 }
 
 

@@ -11,6 +11,15 @@
  * and waits until the debt is repaid, so requests are served first come,
  * first served, without any list of waiters in shared memory.
  *
+ * A waiting request keeps a ticket: how much had been reserved, and
+ * withdrawn, under the key when it reserved.  With the key's totals of
+ * now, that tells what it still lacks once the reservations made after it
+ * are set aside: it goes as soon as that is covered, sooner than its
+ * first estimate when requests before it settled below what they had
+ * reserved.  A withdrawal (a waiting request that leaves) is counted as
+ * if it had been behind the ticket, which is never wrong and sometimes
+ * late: the tokens it frees may belong to those before it.
+ *
  * Levels are counted in 1/60000 of a token (of a request): a bucket of
  * tpm tokens per minute then refills by exactly tpm units a millisecond.
  */
@@ -37,15 +46,26 @@
 
 
 /* what ngx_http_bedrock_zone_update() does with a reservation */
-#define NGX_HTTP_BEDROCK_ZONE_REFUND    1  /* give it back */
-#define NGX_HTTP_BEDROCK_ZONE_ROLLBACK  2  /* give it back, uncount it */
-#define NGX_HTTP_BEDROCK_ZONE_SETTLE    3  /* replace it by the real cost */
+#define NGX_HTTP_BEDROCK_ZONE_REFUND    1  /* give back: it was used */
+#define NGX_HTTP_BEDROCK_ZONE_WITHDRAW  2  /* give back: it waited */
+#define NGX_HTTP_BEDROCK_ZONE_ROLLBACK  3  /* withdraw and uncount */
+#define NGX_HTTP_BEDROCK_ZONE_SETTLE    4  /* replace it by the real cost */
 
 
-/* the outcome of ngx_http_bedrock_zone_reserve() */
+/* where a reservation stands in its key's buckets */
+typedef struct {
+    uint64_t                     tokens;     /* reserved, it included */
+    uint64_t                     withdrawn;  /* tokens, before it */
+    uint64_t                     requests;
+    uint64_t                     requests_withdrawn;
+} ngx_http_bedrock_zone_ticket_t;
+
+
+/* the outcome of ngx_http_bedrock_zone_reserve() and _check() */
 typedef struct {
     ngx_msec_t                   wait;       /* until it is covered */
     ngx_uint_t                   evicted;    /* keys to report evicted */
+    ngx_http_bedrock_zone_ticket_t  ticket;
     unsigned                     requests:1; /* the wait is from rpm */
     unsigned                     cooling:1;  /* ... from a cooldown */
 } ngx_http_bedrock_zone_result_t;
@@ -127,13 +147,23 @@ ngx_int_t ngx_http_bedrock_zone_key(ngx_http_request_t *r,
  * Reserves tokens and requests (0 or 1) under the key, creating it if
  * need be (evicting the least recently used keys when the zone is full).
  * Returns NGX_OK when reserved, with res->wait the time until it is
- * covered; NGX_BUSY when that time would be over max_wait, nothing then
- * being reserved; NGX_DECLINED when probe is set: only res is filled;
+ * covered if nothing else is given back meanwhile, and res->ticket;
+ * NGX_BUSY when that time would be over max_wait, nothing then being
+ * reserved; NGX_DECLINED when probe is set: only res->wait is filled;
  * NGX_ERROR when no memory could be found for the key (logged).
  */
 ngx_int_t ngx_http_bedrock_zone_reserve(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, uint32_t hash, uint64_t tokens, ngx_uint_t requests,
     ngx_msec_t max_wait, ngx_uint_t probe,
+    ngx_http_bedrock_zone_result_t *res);
+
+/*
+ * Whether the reservation of the ticket is covered now: NGX_OK, or
+ * NGX_AGAIN with res->wait the time it still lacks (a cooldown of the
+ * key included).  A key evicted meanwhile counts as covered.
+ */
+ngx_int_t ngx_http_bedrock_zone_check(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, uint32_t hash, ngx_http_bedrock_zone_ticket_t *ticket,
     ngx_http_bedrock_zone_result_t *res);
 
 /*
@@ -147,15 +177,11 @@ void ngx_http_bedrock_zone_update(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     uint64_t real, ngx_msec_t wait);
 
 /*
- * Bedrock throttled this key although the zone had room: the bucket is
- * emptied and nothing is admitted under the key for ms.
+ * Bedrock throttled this key although the zone had room: nothing is
+ * admitted under the key for ms.
  */
 void ngx_http_bedrock_zone_cooldown(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     uint32_t hash, ngx_msec_t ms);
-
-/* What is left of the key's cooldown, in ms (0: none). */
-ngx_msec_t ngx_http_bedrock_zone_cooling(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *key, uint32_t hash);
 
 /* The family's ratio of real to estimated input, times 1000. */
 uint64_t ngx_http_bedrock_zone_ratio(ngx_shm_zone_t *shm_zone,

@@ -42,17 +42,19 @@ sub converse {
         . '"inferenceConfig":{"maxTokens":4096}}';
 }
 
-# every block: the log format, the internal location, and the log to read
+# every block: the log format, output tokens at 1x unless the block says
+# otherwise (first match wins), the internal location, the logs to read
 add_block_preprocessor(sub {
     my $block = shift;
 
     return if defined $block->must_die;
 
-    $block->set_value('http_config', <<'CONF' . ($block->http_config // ''));
+    $block->set_value('http_config', <<'CONF' . ($block->http_config // '')
     log_format limit '$bedrock_limit_status reserved=$bedrock_cost_reserved '
                      'settled=$bedrock_cost_settled wait=$bedrock_wait_ms '
                      'status=$status';
 CONF
+        . "    bedrock_limit_burndown * 1;\n");
 
     $block->set_value('config', ($block->config // '') . <<'CONF');
     location = /_bedrock {
@@ -108,7 +110,6 @@ The first request settles to 57001 tokens, leaving about 2999; the second
 costs about 4110, so it waits about 1.1 s for the rest to refill.
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=60000;
-    bedrock_limit_burndown * 1;
 --- config
     location /model/ {
         bedrock_limit zone=models delay=3s;
@@ -140,7 +141,6 @@ about 1800 (1.8 s of refill): it is refused with Retry-After: 2, and the
 same request two seconds later passes.
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=60000;
-    bedrock_limit_burndown * 1;
 --- config
     location /model/ {
         bedrock_limit zone=models nodelay;
@@ -219,7 +219,6 @@ reserved: the next request lacks about 110 tokens (0.7 s at 150 a second).
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=9000;
     bedrock_limit_burndown *claude-3-haiku* 1;
     bedrock_limit_burndown *claude-sonnet-4* 5;
-    bedrock_limit_burndown * 1;
 --- config
     location /model/ {
         bedrock_limit zone=models nodelay;
@@ -268,7 +267,6 @@ third then lacks about 600 tokens (Retry-After: 1); had the second kept its
 reservation, it would lack about 4700 (Retry-After: 5).
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=60000;
-    bedrock_limit_burndown * 1;
 --- config
     location ~ /invoke$ {
         bedrock_limit zone=models delay=10s;
