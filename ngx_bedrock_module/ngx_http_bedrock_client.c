@@ -489,3 +489,14 @@ ngx_http_bedrock_client_stale(ngx_http_request_t *r,
                                    "later than %s (%s + 5 min.)",
                                    &date, bound, current);
 }
+
+
+/* for log lines: the client's name, or "-" */
+
+ngx_str_t *
+ngx_http_bedrock_client_name(ngx_http_bedrock_ctx_t *ctx)
+{
+    static ngx_str_t  none = ngx_string("-");
+
+    return ctx->client.len ? &ctx->client : &none;
+}

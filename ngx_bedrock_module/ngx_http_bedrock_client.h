@@ -36,5 +36,8 @@ char *ngx_http_bedrock_client_keys(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_bedrock_client_verify(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx);
 
+/* The client's name for log lines, "-" when unknown. */
+ngx_str_t *ngx_http_bedrock_client_name(ngx_http_bedrock_ctx_t *ctx);
+
 
 #endif /* _NGX_HTTP_BEDROCK_CLIENT_H_INCLUDED_ */

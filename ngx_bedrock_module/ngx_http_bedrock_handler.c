@@ -6,7 +6,8 @@
  *   1 read body     the whole client body, in memory or from its temp file
  *   2 classify      /model/{modelId}/{operation}: model, family, operation
  *                   and, with bedrock_client_keys, who the client is
- *   3 estimate      validate the JSON and price it: input + max_tokens
+ *   3 estimate      validate the JSON and price it: input + max_tokens;
+ *                   over bedrock_max_input_tokens, compress it to fit
  *   4 limit         reserve the cost in the shared zones: admit now, wait
  *                   on a timer, or answer 429 (ngx_http_bedrock_limit.c)
  *   5 attempt       a subrequest to the internal upstream location,
@@ -24,6 +25,9 @@ static ngx_int_t ngx_http_bedrock_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_bedrock_classify(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx);
+static ngx_int_t ngx_http_bedrock_fit(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx);
+static void ngx_http_bedrock_compress_cleanup(void *data);
 static u_char *ngx_http_bedrock_request_id(ngx_http_request_t *r,
     u_char *p);
 static void ngx_http_bedrock_cleanup(void *data);
@@ -166,6 +170,11 @@ ngx_http_bedrock_process(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
                    &ctx->path, ngx_bedrock_api_name(ctx->model.api),
                    ctx->estimate.input_tokens, ctx->estimate.cost);
 
+    rc = ngx_http_bedrock_fit(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     rc = ngx_http_bedrock_limit_acquire(r, ctx);
 
     if (rc == NGX_AGAIN) {
@@ -201,6 +210,129 @@ ngx_http_bedrock_admitted(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
     }
 
     ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * A request over bedrock_max_input_tokens is compressed to fit, or
+ * answered 413 when it cannot be.  The compressed body replaces the
+ * client's for every attempt (and is what gets signed); the estimate is
+ * made again over it.  Returns NGX_OK to go on, else NGX_DONE (answered).
+ */
+
+static ngx_int_t
+ngx_http_bedrock_fit(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
+{
+    uint64_t                        input, cap;
+    ngx_pool_cleanup_t             *cln;
+    ngx_bedrock_compress_conf_t     conf;
+    ngx_bedrock_compress_result_t  *res;
+    ngx_http_bedrock_loc_conf_t    *blcf;
+    char                            err[NGX_BEDROCK_ERROR_LEN];
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
+
+    input = ctx->estimate.input_tokens;
+    cap = blcf->max_input_tokens;
+
+    if (blcf->warn_tokens && input > (uint64_t) blcf->warn_tokens) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "bedrock: large request: model \"%*s\", "
+                      "%uL input tokens (estimated), cost %uL, client \"%V\"",
+                      ctx->model.id_len, ctx->model.id, input,
+                      ctx->estimate.cost, ngx_http_bedrock_client_name(ctx));
+    }
+
+    if (cap == 0 || input <= cap) {
+        return NGX_OK;
+    }
+
+    if (!blcf->compress) {
+        return ngx_http_bedrock_reject(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       NGX_HTTP_BEDROCK_VALIDATION,
+                                       "Input is too long: %uL tokens "
+                                       "(estimated), over the gateway's "
+                                       "limit of %uL.", input, cap);
+    }
+
+    res = ngx_pcalloc(r->pool, sizeof(ngx_bedrock_compress_result_t));
+    if (res == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_bedrock_compress_cleanup;
+    cln->data = res;
+
+    conf.max_input_tokens = cap;
+    conf.block_tokens = blcf->compress_block;
+    conf.keep_turns = blcf->compress_keep;
+
+    if (ngx_bedrock_compress_body(ctx->body.data, ctx->body.len, &ctx->model,
+                                  &conf, res, err)
+        != 0)
+    {
+        switch (res->error) {
+
+        case NGX_BEDROCK_COMPRESS_TOO_LARGE:
+            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                          "bedrock: cannot compress model \"%*s\" from %uL "
+                          "to %uL tokens: %s", ctx->model.id_len,
+                          ctx->model.id, input, cap, err);
+
+            return ngx_http_bedrock_reject(r,
+                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                           NGX_HTTP_BEDROCK_VALIDATION,
+                                           "%s", err);
+
+        case NGX_BEDROCK_COMPRESS_MALFORMED:
+            return ngx_http_bedrock_reject(r, NGX_HTTP_BAD_REQUEST,
+                                           NGX_HTTP_BEDROCK_VALIDATION,
+                                           "%s", err);
+
+        default:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (res->body == NULL) {
+        return NGX_OK;
+    }
+
+    ctx->body.data = res->body;
+    ctx->body.len = res->len;
+    ctx->compressed_from = input;
+
+    if (ngx_bedrock_estimate_body(ctx->body.data, ctx->body.len, &ctx->model,
+                                  &ctx->estimate, err)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "bedrock: the compressed body is not valid: %s", err);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->compressed_to = ctx->estimate.input_tokens;
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "bedrock: compressed model \"%*s\" from %uL to %uL input "
+                  "tokens (limit %uL): %uD texts shortened, %uD messages "
+                  "dropped, client \"%V\"", ctx->model.id_len, ctx->model.id,
+                  input, ctx->compressed_to, cap, res->blocks_shrunk,
+                  res->turns_dropped, ngx_http_bedrock_client_name(ctx));
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_bedrock_compress_cleanup(void *data)
+{
+    ngx_bedrock_compress_free(data);
 }
 
 

@@ -18,6 +18,10 @@ static char *ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_bedrock_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_bedrock_tokens_slot(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_bedrock_compress(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_bedrock_parse_target(ngx_conf_t *cf,
     ngx_str_t *url, ngx_http_bedrock_target_t *target);
 static ngx_int_t ngx_http_bedrock_region_from_host(ngx_str_t *host,
@@ -37,6 +41,8 @@ static ngx_int_t ngx_http_bedrock_errors_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_bedrock_usage_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_bedrock_compressed_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_command_t  ngx_http_bedrock_commands[] = {
@@ -53,6 +59,27 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_bedrock_loc_conf_t, location),
+      NULL },
+
+    { ngx_string("bedrock_max_input_tokens"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_bedrock_tokens_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, max_input_tokens),
+      NULL },
+
+    { ngx_string("bedrock_warn_tokens"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_bedrock_tokens_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bedrock_loc_conf_t, warn_tokens),
+      NULL },
+
+    { ngx_string("bedrock_compress"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_bedrock_compress,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("bedrock_credentials"),
@@ -181,6 +208,16 @@ static ngx_http_variable_t  ngx_http_bedrock_vars[] = {
       offsetof(ngx_http_bedrock_ctx_t, estimate.cost),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("bedrock_compressed_from"), NULL,
+      ngx_http_bedrock_compressed_variable,
+      offsetof(ngx_http_bedrock_ctx_t, compressed_from),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bedrock_compressed_to"), NULL,
+      ngx_http_bedrock_compressed_variable,
+      offsetof(ngx_http_bedrock_ctx_t, compressed_to),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("bedrock_attempts"), NULL,
       ngx_http_bedrock_uint_variable,
       offsetof(ngx_http_bedrock_ctx_t, attempts),
@@ -275,6 +312,11 @@ ngx_http_bedrock_create_loc_conf(ngx_conf_t *cf)
 
     conf->credentials = NGX_CONF_UNSET_PTR;
     conf->client_keys = NGX_CONF_UNSET_PTR;
+    conf->max_input_tokens = NGX_CONF_UNSET;
+    conf->warn_tokens = NGX_CONF_UNSET;
+    conf->compress = NGX_CONF_UNSET;
+    conf->compress_block = NGX_CONF_UNSET;
+    conf->compress_keep = NGX_CONF_UNSET;
 
     ngx_http_bedrock_limit_create_conf(&conf->limit);
     ngx_http_bedrock_retry_create_conf(&conf->retry);
@@ -292,10 +334,117 @@ ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->location, prev->location, "/_bedrock");
     ngx_conf_merge_ptr_value(conf->credentials, prev->credentials, NULL);
     ngx_conf_merge_ptr_value(conf->client_keys, prev->client_keys, NULL);
+    ngx_conf_merge_value(conf->max_input_tokens, prev->max_input_tokens, 0);
+    ngx_conf_merge_value(conf->warn_tokens, prev->warn_tokens, 0);
+    ngx_conf_merge_value(conf->compress, prev->compress, 1);
+    ngx_conf_merge_value(conf->compress_block, prev->compress_block,
+                         NGX_BEDROCK_COMPRESS_BLOCK_TOKENS);
+    ngx_conf_merge_value(conf->compress_keep, prev->compress_keep,
+                         NGX_BEDROCK_COMPRESS_KEEP_TURNS);
 
     ngx_http_bedrock_retry_merge_conf(&prev->retry, &conf->retry);
 
     return ngx_http_bedrock_limit_merge_conf(cf, &prev->limit, &conf->limit);
+}
+
+
+/* a number of tokens, or "off" (0) */
+
+static char *
+ngx_http_bedrock_tokens_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t  *value;
+    ngx_int_t  *np;
+
+    np = (ngx_int_t *) (p + cmd->offset);
+
+    if (*np != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        *np = 0;
+        return NGX_CONF_OK;
+    }
+
+    *np = ngx_atoi(value[1].data, value[1].len);
+
+    if (*np <= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* bedrock_compress on|off [block=TOKENS] [keep=MESSAGES]; */
+
+static char *
+ngx_http_bedrock_compress(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_bedrock_loc_conf_t *blcf = conf;
+
+    ngx_str_t   *value;
+    ngx_int_t    n;
+    ngx_uint_t   i;
+
+    if (blcf->compress != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    i = 1;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        blcf->compress = 1;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        blcf->compress = 0;
+
+    } else {
+        goto invalid;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "block=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (n < NGX_BEDROCK_COMPRESS_FLOOR) {
+                goto invalid;
+            }
+
+            blcf->compress_block = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "keep=", 5) == 0) {
+            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
+            if (n < 1) {
+                goto invalid;
+            }
+
+            blcf->compress_keep = n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
 }
 
 
@@ -660,6 +809,29 @@ ngx_http_bedrock_usage_variable(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_bedrock_module);
 
     if (ctx == NULL || !ctx->usage_known) {
+        v->len = 1;
+        v->valid = 1;
+        v->no_cacheable = 0;
+        v->not_found = 0;
+        v->data = (u_char *) "-";
+        return NGX_OK;
+    }
+
+    return ngx_http_bedrock_number_variable(r, v, data);
+}
+
+
+/* tokens before and after compression: "-" when it was not compressed */
+
+static ngx_int_t
+ngx_http_bedrock_compressed_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_bedrock_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_bedrock_module);
+
+    if (ctx == NULL || ctx->compressed_from == 0) {
         v->len = 1;
         v->valid = 1;
         v->no_cacheable = 0;

@@ -13,6 +13,7 @@
 
 #include "ngx_bedrock_model.h"
 #include "ngx_bedrock_estimate.h"
+#include "ngx_bedrock_compress.h"
 #include "ngx_bedrock_eventstream.h"
 #include "ngx_bedrock_usage.h"
 #include "ngx_http_bedrock_limit.h"
@@ -44,6 +45,13 @@ typedef struct {
     ngx_str_t                    location;   /* bedrock_upstream_location */
     ngx_http_bedrock_credentials_t  *credentials;
     ngx_array_t                 *client_keys;  /* client_key_t */
+
+    /* estimate and compress: ngx_http_bedrock_handler.c */
+    ngx_int_t                    max_input_tokens;   /* 0: no cap */
+    ngx_int_t                    warn_tokens;        /* 0: never */
+    ngx_flag_t                   compress;
+    ngx_int_t                    compress_block;     /* tokens */
+    ngx_int_t                    compress_keep;      /* latest messages */
     ngx_http_bedrock_limit_conf_t  limit;
     ngx_http_bedrock_retry_conf_t  retry;
 } ngx_http_bedrock_loc_conf_t;
@@ -62,6 +70,8 @@ struct ngx_http_bedrock_ctx_s {
     ngx_bedrock_model_t          model;
     ngx_bedrock_estimate_t       estimate;
     ngx_str_t                    client;     /* $bedrock_client */
+    uint64_t                     compressed_from;    /* input tokens */
+    uint64_t                     compressed_to;
 
     ngx_msec_t                   start;      /* of the request */
     ngx_http_request_t          *sr;         /* the attempt under way */

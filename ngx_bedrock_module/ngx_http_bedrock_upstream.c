@@ -416,10 +416,12 @@ ngx_http_bedrock_retry_later(ngx_http_request_t *r,
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "bedrock: attempt %ui of %ui failed: %ui %V, "
-                  "retrying in %M ms, model \"%*s\", target \"%V\"",
+                  "retrying in %M ms, model \"%*s\", target \"%V\", "
+                  "client \"%V\"",
                   ctx->attempts, blcf->retry.attempts, ctx->status,
                   &ctx->error_type, ctx->retry_delay, ctx->model.id_len,
-                  ctx->model.id, &targets[ctx->next_target].url);
+                  ctx->model.id, &targets[ctx->next_target].url,
+                  ngx_http_bedrock_client_name(ctx));
 
     if (ngx_http_bedrock_retry_schedule(r, ctx) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
