@@ -25,8 +25,12 @@
     (0x42440000 + sizeof(ngx_http_bedrock_zone_sh_t)                          \
      + (sizeof(ngx_http_bedrock_zone_node_t) << 12))
 
-/* a learnt ratio moves an eighth of the way toward each new sample */
-#define NGX_HTTP_BEDROCK_RATIO_WEIGHT   8
+/*
+ * A learnt ratio is that of sums which lose an eighth of their weight at
+ * each answer; they start as if 4000 tokens had been estimated right.
+ */
+#define NGX_HTTP_BEDROCK_RATIO_DECAY    8
+#define NGX_HTTP_BEDROCK_RATIO_PRIOR    4000
 #define NGX_HTTP_BEDROCK_RATIO_MIN      100
 #define NGX_HTTP_BEDROCK_RATIO_MAX      10000
 
@@ -387,6 +391,8 @@ ngx_http_bedrock_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     for (i = 0; i < NGX_BEDROCK_FAMILY_LAST; i++) {
         sh->family[i].ratio = NGX_HTTP_BEDROCK_RATIO_ONE;
+        sh->family[i].recent_estimated = NGX_HTTP_BEDROCK_RATIO_PRIOR;
+        sh->family[i].recent_real = NGX_HTTP_BEDROCK_RATIO_PRIOR;
     }
 
     len = sizeof(" in bedrock_limit_zone \"\"") + shm_zone->shm.name.len;
@@ -789,16 +795,17 @@ ngx_http_bedrock_zone_ratio(ngx_shm_zone_t *shm_zone,
 
 
 /*
- * An exponentially weighted mean of real / estimated input: each answer
- * moves it an eighth of the way toward its own ratio, so that one odd
- * request does not swing it and a steady bias is learnt in a few dozen.
+ * The ratio of recent sums rather than a mean of ratios: a request of
+ * 100000 tokens tells more about the quota than one of 10, whose count
+ * is mostly the fixed overhead of its shape.  An odd answer moves it by
+ * its weight; a steady bias is learnt within a few dozen answers.
  */
 
 void
 ngx_http_bedrock_zone_learn(ngx_shm_zone_t *shm_zone,
     ngx_bedrock_family_e family, uint64_t estimated, uint64_t real)
 {
-    int64_t                                sample, ratio;
+    uint64_t                               ratio;
     ngx_http_bedrock_zone_t               *zone;
     ngx_http_bedrock_zone_family_stats_t  *fs;
 
@@ -812,18 +819,23 @@ ngx_http_bedrock_zone_learn(ngx_shm_zone_t *shm_zone,
         return;
     }
 
-    sample = (int64_t) (real * NGX_HTTP_BEDROCK_RATIO_ONE / estimated);
-    sample = ngx_max(sample, NGX_HTTP_BEDROCK_RATIO_MIN);
-    sample = ngx_min(sample, NGX_HTTP_BEDROCK_RATIO_MAX);
-
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     fs = &zone->sh->family[family];
 
-    ratio = (int64_t) fs->ratio;
-    ratio += (sample - ratio) / NGX_HTTP_BEDROCK_RATIO_WEIGHT;
+    fs->recent_estimated -= fs->recent_estimated
+                            / NGX_HTTP_BEDROCK_RATIO_DECAY;
+    fs->recent_estimated += estimated;
 
-    fs->ratio = (uint64_t) ratio;
+    fs->recent_real -= fs->recent_real / NGX_HTTP_BEDROCK_RATIO_DECAY;
+    fs->recent_real += real;
+
+    ratio = fs->recent_real * NGX_HTTP_BEDROCK_RATIO_ONE
+            / ngx_max(fs->recent_estimated, 1);
+    ratio = ngx_max(ratio, NGX_HTTP_BEDROCK_RATIO_MIN);
+    ratio = ngx_min(ratio, NGX_HTTP_BEDROCK_RATIO_MAX);
+
+    fs->ratio = ratio;
     fs->samples++;
     fs->estimated += estimated;
     fs->real += real;

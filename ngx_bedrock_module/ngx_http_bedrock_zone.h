@@ -86,12 +86,18 @@ typedef struct {
 } ngx_http_bedrock_zone_key_stats_t;
 
 
-/* what the zone learnt of one model family's real input */
+/*
+ * What the zone learnt of one model family's real input: the ratio is
+ * that of the recent sums, where each answer weighs as much as its tokens
+ * and the sums lose an eighth of their weight at each answer.
+ */
 typedef struct {
     uint64_t                     ratio;      /* NGX_HTTP_BEDROCK_RATIO_ONE */
     uint64_t                     samples;
     uint64_t                     estimated;  /* input tokens, in all */
     uint64_t                     real;       /* input tokens, in all */
+    uint64_t                     recent_estimated;
+    uint64_t                     recent_real;
 } ngx_http_bedrock_zone_family_stats_t;
 
 

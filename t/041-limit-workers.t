@@ -39,6 +39,7 @@ my $FIFO = 'anthropic.claude-3-5-sonnet-20241022-v2%3A0';
 my $COOL = 'anthropic.claude-3-5-haiku-20241022-v1%3A0';
 my $RELOAD = 'anthropic.claude-3-5-sonnet-20240620-v1%3A0';
 my $KILL = 'anthropic.claude-3-sonnet-20240229-v1%3A0';
+my $LEARN = 'anthropic.claude-3-opus-20240229-v1%3A0';
 
 (my $load_key = $LOAD) =~ s/%3A/:/;
 (my $kill_key = $KILL) =~ s/%3A/:/;
@@ -130,12 +131,32 @@ is(join(' ', map { $_->{status} } @order), '200 200 200 200 200',
    'fifo: all five admitted');
 is(join(' ', map { $_->{index} } @order), '0 1 2 3 4',
    'fifo: answered in the order they came');
-like($order[0]{limit}, qr/^DELAYED \d+$/, "fifo: the first waited "
+like($order[0]{limit}, qr/^DELAYED \d+ \d+$/, "fifo: the first waited "
      . "($order[0]{limit})");
 cmp_ok($took, '<', 4, sprintf('fifo: all done in %.1f s, not the 20 s '
        . 'their reservations alone would take', $took));
 
-# -- 3. Bedrock throttles a key the zone let through: it cools down --------
+# -- 3. the zone learns how far off the estimate of the input is ----------
+
+# a text of 1000 two-byte letters: the emulator counts characters, where
+# the estimate may count bytes; each answer moves the family's ratio an
+# eighth of the way to the real count, and later estimates with it
+
+my @learnt;
+for (1 .. 12) {
+    my $res = request($port, "/model/$LEARN/invoke", max_tokens => 4096,
+                      output => 10, text => "\x{c3}\x{a9}" x 1000);
+    my ($reserved) = ($res->{limit} // '') =~ / (\d+)$/;
+    push @learnt, [$reserved - 4096, $res->{input}];
+}
+
+my ($e0, $real) = @{ $learnt[0] };
+my $e12 = $learnt[-1][0];
+cmp_ok(abs($e12 - $real), '<', abs($e0 - $real) / 2 + 2,
+       "learn: the input estimated went from $e0 to $e12 tokens, "
+       . "toward the $real Bedrock counted");
+
+# -- 4. Bedrock throttles a key the zone let through: it cools down --------
 
 my ($cooled) = concurrent_pair($port,
     ["/model/$COOL/invoke", max_tokens => 100, output => 10,
@@ -145,14 +166,14 @@ my ($cooled) = concurrent_pair($port,
 
 is($cooled->[0]{status}, 200, 'cooldown: the throttled request is retried '
    . 'and answered');
-like($cooled->[1]{limit}, qr/^DELAYED ([5-9]\d\d|1[0-2]\d\d)$/,
+like($cooled->[1]{limit}, qr/^DELAYED ([5-9]\d\d|1[0-2]\d\d) \d+$/,
      "cooldown: a request under the same key waits out the backoff "
      . "($cooled->[1]{limit})");
 like(slurp("$dir/logs/error.log"),
      qr/bedrock: Bedrock throttled key "anthropic\.claude-3-5-haiku-20241022-v1:0" of zone "models": it cools down for 1000 ms/,
      'cooldown: logged');
 
-# -- 4. nginx -s reload keeps the zone and its state -----------------------
+# -- 5. nginx -s reload keeps the zone and its state -----------------------
 
 for (1 .. 8) {
     request($port, "/model/$RELOAD/invoke", max_tokens => 8000,
@@ -175,7 +196,7 @@ $r = request($port_nodelay, "/model/$RELOAD/invoke", max_tokens => 4096,
              output => 10);
 is($r->{status}, 200, 'reload: a zone of another size starts afresh');
 
-# -- 5. a worker killed under load leaves no lock and no lasting debt ------
+# -- 6. a worker killed under load leaves no lock and no lasting debt ------
 
 # fourteen answers of 4096 spend the first minute's worth: the load then
 # queues, and the workers killed hold reservations that nobody settles
@@ -273,7 +294,7 @@ http {
             bedrock_limit zone=models delay=${DELAY}s;
             bedrock_retry attempts=3 base=1s max=1s jitter=none;
             access_log $dir/logs/limit.log limit;
-            add_header X-Limit "\$bedrock_limit_status \$bedrock_wait_ms"
+            add_header X-Limit "\$bedrock_limit_status \$bedrock_wait_ms \$bedrock_cost_reserved"
                        always;
             bedrock_pass http://127.0.0.1:$emu region=us-east-1;
         }
@@ -290,7 +311,7 @@ http {
 
         location /model/ {
             bedrock_limit zone=models delay=30s;
-            add_header X-Limit "\$bedrock_limit_status \$bedrock_wait_ms"
+            add_header X-Limit "\$bedrock_limit_status \$bedrock_wait_ms \$bedrock_cost_reserved"
                        always;
             bedrock_pass http://127.0.0.1:$emu region=us-east-1;
         }
@@ -307,7 +328,7 @@ http {
 
         location /model/ {
             bedrock_limit zone=models nodelay;
-            add_header X-Limit "\$bedrock_limit_status \$bedrock_wait_ms"
+            add_header X-Limit "\$bedrock_limit_status \$bedrock_wait_ms \$bedrock_cost_reserved"
                        always;
             bedrock_pass http://127.0.0.1:$emu region=us-east-1;
         }
@@ -385,8 +406,10 @@ sub worker_pids {
 
 sub body_for {
     my (%o) = @_;
+    my $text = $o{text} // 'hi';
     return '{"anthropic_version":"bedrock-2023-05-31","max_tokens":'
-           . $o{max_tokens} . ',"messages":[{"role":"user","content":"hi"}]}';
+           . $o{max_tokens} . ',"messages":[{"role":"user","content":"'
+           . $text . '"}]}';
 }
 
 sub raw_request {
@@ -415,6 +438,7 @@ sub parse_response {
     ($res{status}) = $head =~ m{^HTTP/1\.\d (\d+)};
     ($res{retry_after}) = $head =~ /^Retry-After:\s*(\d+)/mi;
     ($res{limit}) = $head =~ /^X-Limit:\s*([^\r\n]*)/mi;
+    ($res{input}) = $head =~ /^X-Amzn-Bedrock-Input-Token-Count:\s*(\d+)/mi;
     $res{body} = substr($$buf, $end + 4, $len);
     substr($$buf, 0, $end + 4 + $len) = '';
 
