@@ -204,7 +204,7 @@ failed:
 
     res->error = NGX_BEDROCK_COMPRESS_FAILED;
     snprintf(err, NGX_BEDROCK_ERROR_LEN,
-             "The gateway failed to shorten the request (out of memory).");
+             "The gateway failed to shorten the request.");
 
     return -1;
 }

@@ -116,8 +116,8 @@ main(int argc, char **argv)
         } else if (strcmp(argv[i], "--block-tokens") == 0) {
             conf.block_tokens = n;
 
-        } else if (strcmp(argv[i], "--keep-turns") == 0 && n <= 1000000) {
-            conf.keep_turns = (uint32_t) n;
+        } else if (strcmp(argv[i], "--keep-turns") == 0) {
+            conf.keep_turns = n < UINT32_MAX ? (uint32_t) n : UINT32_MAX;
 
         } else {
             fprintf(stderr, "bedrock-tokens: unknown option \"%s\"\n%s",

@@ -569,6 +569,29 @@ text_at(cJSON *root, int msg, int block, const char *key)
 }
 
 
+/* NULL-safe: a missing text is a failed check, not a crash */
+
+static int
+same(const char *a, const char *b)
+{
+    return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+
+static int
+is_cut(const char *s)
+{
+    return s != NULL && strstr(s, " cut by the gateway ...]\n") != NULL;
+}
+
+
+static uint64_t
+text_tokens(const char *s)
+{
+    return ngx_bedrock_estimate_text((const unsigned char *) s, strlen(s));
+}
+
+
 static char *
 words(size_t n, const char *w)
 {
@@ -631,17 +654,23 @@ test_fits(void)
 }
 
 
-/* one call's long result, a long user text, a long assistant text */
+/*
+ * One call's long result, a long user text, a long assistant text, each
+ * of x tokens, and a first round threshold of x / 4: how much is over
+ * the cap decides how far down the order the cuts go.
+ */
 
 static void
 test_order(void)
 {
     run_t        r;
     char        *big, *body;
-    uint64_t     before;
+    uint64_t     before, x, block;
     const char  *s;
 
     big = words(3000, "lorem");
+    x = text_tokens(big);
+    block = x / 4;
 
     body = body_of(
         "{\"anthropic_version\":\"bedrock-2023-05-31\",\"max_tokens\":9,"
@@ -656,50 +685,49 @@ test_order(void)
         "{\"role\":\"assistant\",\"content\":\"ok\"},"
         "{\"role\":\"user\",\"content\":\"end\"}]}", big, big, big);
 
-    run(&r, CLAUDE, body, (uint64_t) -1, 1, 0);
+    run(&r, CLAUDE, body, (uint64_t) -1, 1, block);
     before = r.res.tokens_before;
     done(&r);
 
     /* a little over: the tool result alone is cut, only as deep as needed */
 
-    run(&r, CLAUDE, body, before - 500, 1, 0);
+    run(&r, CLAUDE, body, before - x / 10, 1, block);
     s = text_at(r.out, 2, 0, "content");
 
     ok(r.rc == 0 && r.res.blocks_shrunk == 1 && r.res.turns_dropped == 0
-       && s && strstr(s, "characters cut by the gateway")
-       && strcmp(text_at(r.out, 2, 1, "text"), big) == 0
-       && strcmp(text_at(r.out, 1, 0, "text"), big) == 0,
-       "500 tokens over: the tool result is cut, not the user's or the "
-       "assistant's text");
-    ok(r.rc == 0 && r.res.tokens_after <= before - 500
-       && r.res.tokens_after + 100 > before - 500,
+       && is_cut(s) && same(text_at(r.out, 2, 1, "text"), big)
+       && same(text_at(r.out, 1, 0, "text"), big),
+       "a tenth of a text over: the tool result is cut, not the user's or "
+       "the assistant's text");
+    ok(r.rc == 0 && r.res.tokens_after <= before - x / 10
+       && r.res.tokens_after + 50 > before - x / 10,
        "and only as deep as needed: %llu tokens for a cap of %llu",
        (unsigned long long) r.res.tokens_after,
-       (unsigned long long) (before - 500));
+       (unsigned long long) (before - x / 10));
     done(&r);
 
     /* more: then the user's text, the assistant's last */
 
-    run(&r, CLAUDE, body, before - 4000, 1, 0);
+    run(&r, CLAUDE, body, before - x - x / 10, 1, block);
 
     ok(r.rc == 0 && r.res.blocks_shrunk == 2
-       && strstr(text_at(r.out, 2, 1, "text"), "cut by the gateway")
-       && strcmp(text_at(r.out, 1, 0, "text"), big) == 0,
-       "more over: the user's text next, the assistant's still whole");
+       && is_cut(text_at(r.out, 2, 0, "content"))
+       && is_cut(text_at(r.out, 2, 1, "text"))
+       && same(text_at(r.out, 1, 0, "text"), big),
+       "a text and a tenth over: the user's text next, the assistant's "
+       "whole");
     done(&r);
 
-    run(&r, CLAUDE, body, before - 6500, 1, 0);
+    run(&r, CLAUDE, body, before - x - x / 2 - x / 10, 1, block);
 
     ok(r.rc == 0 && r.res.blocks_shrunk == 3 && r.res.turns_dropped == 0
-       && strstr(text_at(r.out, 1, 0, "text"), "cut by the gateway"),
+       && is_cut(text_at(r.out, 1, 0, "text")),
        "more still: the assistant's text too, no turn dropped");
-    done(&r);
 
     /* the first message and the latest are never cut */
 
-    run(&r, CLAUDE, body, before - 6500, 1, 0);
-    ok(r.rc == 0 && strcmp(text_at(r.out, 0, -1, NULL), "start") == 0
-       && strcmp(text_at(r.out, 4, -1, NULL), "end") == 0,
+    ok(r.rc == 0 && same(text_at(r.out, 0, -1, NULL), "start")
+       && same(text_at(r.out, 4, -1, NULL), "end"),
        "the first and the latest message as they were");
     done(&r);
 
@@ -739,7 +767,10 @@ test_largest_first(void)
     before = r.res.tokens_before;
     done(&r);
 
-    run(&r, CONVERSE, body, before - 1000, 2, 0);
+    /* both above the threshold; cutting the larger is enough */
+
+    run(&r, CONVERSE, body, before - text_tokens(small) / 2, 2,
+        text_tokens(small) / 2);
 
     printed = r.out ? cJSON_PrintUnformatted(r.out) : NULL;
 
@@ -886,19 +917,19 @@ test_untouchables(void)
     before = r.res.tokens_before;
     done(&r);
 
-    run(&r, CLAUDE, body, before - 10000, 2, 0);
+    run(&r, CLAUDE, body, before - text_tokens(big) * 3 / 2, 2, 0);
 
-    ok(r.rc == 0 && strcmp(text_at(r.out, 1, 0, "thinking"), big) == 0
-       && strstr(text_at(r.out, 1, 1, "text"), "cut by the gateway"),
+    ok(r.rc == 0 && same(text_at(r.out, 1, 0, "thinking"), big)
+       && is_cut(text_at(r.out, 1, 1, "text")),
        "thinking is never cut, the text beside it is");
     printed = r.out ? cJSON_PrintUnformatted(r.out) : NULL;
     ok(r.rc == 0 && text_at(r.out, 2, 0, "type") && printed
        && strstr(printed, "iVBORw0KGgoAAAA"),
        "the image stays");
     free(printed);
-    ok(r.rc == 0 && strcmp(text_at(r.out, 0, -1, NULL), big) == 0
-       && strcmp(text_at(r.out, 3, -1, NULL), big) == 0
-       && strcmp(text_at(r.out, 4, -1, NULL), big) == 0,
+    ok(r.rc == 0 && same(text_at(r.out, 0, -1, NULL), big)
+       && same(text_at(r.out, 3, -1, NULL), big)
+       && same(text_at(r.out, 4, -1, NULL), big),
        "the first and the latest 2 messages are whole");
     done(&r);
 
@@ -949,10 +980,10 @@ test_shapes(void)
     h = cJSON_GetObjectItemCaseSensitive(r.out, "chat_history");
 
     ok(r.rc == 0 && r.res.tokens_after <= 3000
-       && strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-                     cJSON_GetArrayItem(h, 0), "message")), "first") == 0
-       && strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-                     r.out, "message")), "now?") == 0,
+       && same(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                   cJSON_GetArrayItem(h, 0), "message")), "first")
+       && same(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                   r.out, "message")), "now?"),
        "cohere: chat_history shortened (%d entries), the message kept",
        cJSON_GetArraySize(h));
     done(&r);
