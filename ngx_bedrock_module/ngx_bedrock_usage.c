@@ -350,7 +350,11 @@ ngx_bedrock_usage_message(const unsigned char *json, size_t len,
                 k = ngx_bedrock_utf8_put(seq, cp);
                 break;
 
-            case 'b': case 'f': case 'n': case 'r': case 't':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't':
                 seq[0] = ' ';
                 k = 1;
                 p++;
@@ -797,13 +801,20 @@ ngx_bedrock_json_string(ngx_bedrock_json_t *j, int is_key, unsigned *id)
             ngx_bedrock_json_next(j);
 
             switch (c) {
-            case '"': case '\\': case '/':
+
+            case '"':
+            case '\\':
+            case '/':
                 break;
-            case 'b': c = '\b'; break;
-            case 'f': c = '\f'; break;
-            case 'n': c = '\n'; break;
-            case 'r': c = '\r'; break;
-            case 't': c = '\t'; break;
+
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't':
+                /* no known key has a control character */
+                fits = 0;
+                break;
 
             case 'u':
                 if (ngx_bedrock_json_hex4(j, &code) != 0) {

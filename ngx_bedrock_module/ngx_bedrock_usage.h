@@ -44,8 +44,8 @@
 #define NGX_BEDROCK_USAGE_LLAMA        0x08  /* prompt_token_count ... */
 #define NGX_BEDROCK_USAGE_CHAT         0x10  /* usage.prompt_tokens: chat
                                                 completions shape */
-#define NGX_BEDROCK_USAGE_METRICS      0x20  /* amazon-bedrock-
-                                                invocationMetrics */
+#define NGX_BEDROCK_USAGE_METRICS      0x20  /* the invocation metrics
+                                                of a stream's last chunk */
 
 
 typedef struct {
