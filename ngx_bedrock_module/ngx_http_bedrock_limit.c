@@ -716,8 +716,8 @@ ngx_http_bedrock_limit_wait(ngx_http_request_t *r,
 static void
 ngx_http_bedrock_limit_wait_handler(ngx_event_t *ev)
 {
-    ngx_uint_t                      i, rpm;
-    ngx_msec_t                      now, pending, elapsed, deadline;
+    ngx_uint_t                      i, rpm, overdue;
+    ngx_msec_t                      now, pending, elapsed;
     ngx_connection_t               *c;
     ngx_http_request_t             *r;
     ngx_http_bedrock_ctx_t         *ctx;
@@ -743,40 +743,41 @@ ngx_http_bedrock_limit_wait_handler(ngx_event_t *ev)
     /*
      * Covered in every zone?  A settlement below its reservation may
      * have covered it before its time; an extra charge or a cooldown
-     * (Bedrock throttled the key) may make it wait longer, within the
-     * shortest delay of its zones.
+     * (Bedrock throttled the key) may make it wait longer: as long as
+     * each zone's delay allows, counted from the reservation.
      */
 
     pending = 0;
-    deadline = NGX_TIMER_INFINITE;
+    overdue = 0;
     rpm = 0;
 
     for (i = 0; i < lctx->nholds; i++) {
         h = &lctx->holds[i];
 
-        if (!h->reserved) {
+        if (!h->reserved
+            || ngx_http_bedrock_zone_check(h->shm_zone, &h->key, h->hash,
+                                           &h->ticket, &res)
+               == NGX_OK)
+        {
             continue;
         }
 
-        deadline = ngx_min(deadline, h->delay);
+        if (elapsed + res.wait > h->delay) {
+            overdue = 1;
+        }
 
-        if (ngx_http_bedrock_zone_check(h->shm_zone, &h->key, h->hash,
-                                        &h->ticket, &res)
-            == NGX_AGAIN
-            && res.wait > pending)
-        {
+        if (res.wait > pending) {
             pending = res.wait;
             rpm = res.requests;
         }
     }
 
-    if (pending && elapsed < deadline) {
+    if (pending && !overdue) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
                        "bedrock: limit wait, %M ms more", pending);
 
         ngx_add_timer(&lctx->event,
-                      ngx_min(ngx_min(pending, NGX_HTTP_BEDROCK_LIMIT_POLL),
-                              deadline - elapsed));
+                      ngx_min(pending, NGX_HTTP_BEDROCK_LIMIT_POLL));
         return;
     }
 

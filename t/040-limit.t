@@ -73,7 +73,7 @@ CONF
 CONF
 });
 
-plan tests => 887;
+plan tests => 893;
 
 no_shuffle();
 run_tests();
@@ -373,7 +373,32 @@ X-Emulator-Output-Tokens: 4096
 
 
 
-=== TEST 12: a full zone evicts its least recently used keys and still serves
+=== TEST 12: several zones: a request waits for the one that delays while a nodelay one admitted it
+--- http_config
+    bedrock_limit_zone $bedrock_model zone=models:1m tpm=60000;
+    bedrock_limit_zone $arg_client zone=clients:1m tpm=600000;
+--- config
+    location /model/ {
+        bedrock_limit zone=clients nodelay;
+        bedrock_limit zone=models delay=3s;
+        add_header X-Limit "$bedrock_limit_status $bedrock_wait_ms" always;
+        bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
+    }
+--- request eval
+[main::invoke(57000) =~ s{/invoke}{/invoke?client=a}r,
+ main::invoke(4096) =~ s{/invoke}{/invoke?client=a}r]
+--- more_headers
+X-Emulator-Output-Tokens: 100000
+--- error_code eval
+[200, 200]
+--- response_headers_like eval
+["X-Limit: PASSED 0", "X-Limit: DELAYED (?:[89]\\d\\d|1[01]\\d\\d)"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: a full zone evicts its least recently used keys and still serves
 Zone "clients" holds a hundred keys or so; 250 clients pass through it.
 Client 1, which spent its bucket first, was evicted: it comes back with
 a full bucket.  Client 250, used last, was not: its bucket is still short.
@@ -402,7 +427,7 @@ X-Emulator-Output-Tokens: 1000
 
 
 
-=== TEST 13: bedrock_limit_status and bedrock_limit_log_level
+=== TEST 14: bedrock_limit_status and bedrock_limit_log_level
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=1m rpm=1;
 --- config
@@ -427,7 +452,7 @@ X-Emulator-Output-Tokens: 1000
 
 
 
-=== TEST 14: a request with an empty key is not limited by that zone
+=== TEST 15: a request with an empty key is not limited by that zone
 --- http_config
     bedrock_limit_zone $http_x_client zone=clients:1m tpm=4200;
 --- config
@@ -447,7 +472,7 @@ X-Emulator-Output-Tokens: 4096
 
 
 
-=== TEST 15: bedrock_limit names a zone nobody declared
+=== TEST 16: bedrock_limit names a zone nobody declared
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=1000;
 --- config
@@ -461,7 +486,7 @@ bedrock_limit uses zone "modles", which no bedrock_limit_zone declares
 
 
 
-=== TEST 16: bedrock_limit_zone needs tpm
+=== TEST 17: bedrock_limit_zone needs tpm
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m rpm=10;
 --- config
@@ -471,7 +496,7 @@ bedrock_limit uses zone "modles", which no bedrock_limit_zone declares
 
 
 
-=== TEST 17: bedrock_limit_zone rejects what it does not know
+=== TEST 18: bedrock_limit_zone rejects what it does not know
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=10k burst=5;
 --- config
@@ -481,7 +506,7 @@ invalid parameter "burst=5"
 
 
 
-=== TEST 18: a zone under eight pages is too small
+=== TEST 19: a zone under eight pages is too small
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:4k tpm=1000;
 --- config
@@ -491,7 +516,7 @@ zone "zone=models:4k" is too small
 
 
 
-=== TEST 19: the same zone twice in one location is a duplicate
+=== TEST 20: the same zone twice in one location is a duplicate
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=1000;
 --- config
@@ -506,7 +531,7 @@ zone "zone=models:4k" is too small
 
 
 
-=== TEST 20: a burndown rate must be a positive number
+=== TEST 21: a burndown rate must be a positive number
 --- http_config
     bedrock_limit_burndown *claude* fast;
 --- config
