@@ -178,6 +178,11 @@ ngx_bedrock_es_feed(ngx_bedrock_es_t *es, const unsigned char *p,
         return -1;
     }
 
+    if (len == 0) {
+        /* p may be NULL, and NULL + 0 is undefined in C */
+        return 0;
+    }
+
     end = p + len;
 
     while (p < end) {
@@ -517,12 +522,12 @@ ngx_bedrock_es_skip(ngx_bedrock_es_t *es, const unsigned char *p, size_t n)
 
     if (es->keep_headers && from < hdr_end) {
         hi = to < hdr_end ? to : hdr_end;
-        memcpy(es->buf + from - NGX_BEDROCK_ES_PRELUDE_LEN, p, hi - from);
+        memcpy(es->buf + (from - NGX_BEDROCK_ES_PRELUDE_LEN), p, hi - from);
     }
 
     if (to > body_end) {
         lo = from > body_end ? from : body_end;
-        memcpy(es->tail + lo - body_end, p + lo - from, to - lo);
+        memcpy(es->tail + (lo - body_end), p + (lo - from), to - lo);
     }
 
     es->have = to;
@@ -893,12 +898,10 @@ ngx_bedrock_es_encode(unsigned char *buf, size_t size,
 uint32_t
 ngx_bedrock_es_crc32(uint32_t crc, const unsigned char *p, size_t len)
 {
-    const unsigned char  *end;
-
     crc = ~crc;
 
-    for (end = p + len; p < end; p++) {
-        crc = ngx_bedrock_es_crc_table[(crc ^ *p) & 0xff] ^ (crc >> 8);
+    while (len--) {
+        crc = ngx_bedrock_es_crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
     }
 
     return ~crc;

@@ -389,7 +389,7 @@ ngx_bedrock_json_init(ngx_bedrock_json_t *j, const unsigned char *p,
     memset(j, 0, sizeof(ngx_bedrock_json_t));
 
     j->p = p;
-    j->end = p + len;
+    j->end = len ? p + len : p;     /* p may be NULL when len is 0 */
     j->what = what;
 }
 

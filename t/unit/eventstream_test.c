@@ -538,6 +538,18 @@ test_crc(void)
 
     ok(ngx_bedrock_es_crc32(0, NULL, 0) == 0, "CRC-32 of nothing is 0");
 
+    {
+        ngx_bedrock_es_t  es;
+
+        ngx_bedrock_es_init(&es, 0, NULL, NULL, NULL, NULL, NULL);
+
+        ok(ngx_bedrock_es_feed(&es, NULL, 0) == 0
+           && ngx_bedrock_es_finish(&es) == 0 && es.offset == 0,
+           "an empty piece, even at NULL, is nothing");
+
+        ngx_bedrock_es_free(&es);
+    }
+
     ok(ngx_bedrock_es_crc32(ngx_bedrock_es_crc32(0,
                                 (const unsigned char *) "12345", 5),
                             (const unsigned char *) "6789", 4)

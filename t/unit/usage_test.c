@@ -282,6 +282,11 @@ test_malformed(void)
            "no count in %s", none[i][0] == 0 ? "binary bytes" : none[i]);
     }
 
+    ok(ngx_bedrock_usage_body(NULL, 0, &u) == -1
+       && ngx_bedrock_usage_chunk(NULL, 0, &u) == -1
+       && ngx_bedrock_usage_message(NULL, 0, (char *) &u, 8) == -1,
+       "nothing at NULL: -1 from each");
+
     ok(body("{\"usage\":{\"inputTokens\":18446744073709551615}}", &u) == 0
        && u.input_tokens == UINT64_MAX, "the largest uint64 still fits");
 
@@ -319,7 +324,7 @@ test_truncated(void)
        "Converse body cut at each of its %zu bytes: every count found is "
        "right", strlen(converse));
 
-    ok(first == strstr(converse, "7502,") - converse + 5,
+    ok(first == (size_t) (strstr(converse, "7502,") - converse + 5),
        "... and all four are found once the last is complete (at %zu)",
        first);
 
@@ -328,7 +333,7 @@ test_truncated(void)
        "input or a cut number");
 
     ok(prefixes(titan, 0, &first) == 0
-       && first == strstr(titan, "}]}") - titan + 2,
+       && first == (size_t) (strstr(titan, "}]}") - titan + 2),
        "Titan body cut at every byte: right counts, results[] added up "
        "only once the array is whole (at %zu)",
        first);
