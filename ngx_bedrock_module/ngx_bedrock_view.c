@@ -720,24 +720,30 @@ ngx_bedrock_view_role(ngx_bedrock_view_t *v, cJSON *msg)
         return NGX_BEDROCK_ROLE_OTHER;
     }
 
-    if (strcmp(s, "user") == 0 || strcmp(s, "USER") == 0) {
+    /* each API spells its roles one way: another spelling is no role */
+
+    if (v->shape == NGX_BEDROCK_SHAPE_COHERE) {
+        return strcmp(s, "USER") == 0 ? NGX_BEDROCK_ROLE_USER
+               : strcmp(s, "CHATBOT") == 0 ? NGX_BEDROCK_ROLE_ASSISTANT
+               : strcmp(s, "SYSTEM") == 0 ? NGX_BEDROCK_ROLE_SYSTEM
+               : strcmp(s, "TOOL") == 0 ? NGX_BEDROCK_ROLE_TOOL
+               : NGX_BEDROCK_ROLE_OTHER;
+    }
+
+    if (strcmp(s, "user") == 0) {
         return NGX_BEDROCK_ROLE_USER;
     }
 
-    if (strcmp(s, "assistant") == 0 || strcmp(s, "CHATBOT") == 0) {
+    if (strcmp(s, "assistant") == 0) {
         return NGX_BEDROCK_ROLE_ASSISTANT;
     }
 
-    if (v->shape == NGX_BEDROCK_SHAPE_CHAT
-        || v->shape == NGX_BEDROCK_SHAPE_COHERE)
-    {
-        if (strcmp(s, "system") == 0 || strcmp(s, "developer") == 0
-            || strcmp(s, "SYSTEM") == 0)
-        {
+    if (v->shape == NGX_BEDROCK_SHAPE_CHAT) {
+        if (strcmp(s, "system") == 0 || strcmp(s, "developer") == 0) {
             return NGX_BEDROCK_ROLE_SYSTEM;
         }
 
-        if (strcmp(s, "tool") == 0 || strcmp(s, "TOOL") == 0) {
+        if (strcmp(s, "tool") == 0) {
             return NGX_BEDROCK_ROLE_TOOL;
         }
     }
