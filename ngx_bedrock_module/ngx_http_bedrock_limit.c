@@ -53,6 +53,7 @@ typedef struct {
     ngx_http_bedrock_zone_ticket_t  ticket;
     unsigned                     active:1;   /* the zone limits it */
     unsigned                     reserved:1;
+    unsigned                     overdue:1;  /* not covered in its delay */
 } ngx_http_bedrock_limit_hold_t;
 
 
@@ -763,6 +764,7 @@ ngx_http_bedrock_limit_wait_handler(ngx_event_t *ev)
         }
 
         if (elapsed + res.wait > h->delay) {
+            h->overdue = 1;
             overdue = 1;
         }
 
@@ -789,7 +791,7 @@ ngx_http_bedrock_limit_wait_handler(ngx_event_t *ev)
 
     if (pending) {
         ngx_http_bedrock_limit_give_back(lctx,
-                                         NGX_HTTP_BEDROCK_ZONE_WITHDRAW);
+                                         NGX_HTTP_BEDROCK_ZONE_REJECT);
 
         blcf = ngx_http_get_module_loc_conf(r, ngx_http_bedrock_module);
 
@@ -951,10 +953,16 @@ ngx_http_bedrock_limit_give_back(ngx_http_bedrock_limit_ctx_t *lctx,
             continue;
         }
 
-        ngx_http_bedrock_zone_update(h->shm_zone, &h->key, h->hash, op,
+        /* a rejection after a wait is the overdue zones' doing */
+
+        ngx_http_bedrock_zone_update(h->shm_zone, &h->key, h->hash,
+                                     (op == NGX_HTTP_BEDROCK_ZONE_REJECT
+                                      && !h->overdue)
+                                     ? NGX_HTTP_BEDROCK_ZONE_ROLLBACK : op,
                                      lctx->cost, 1, 0, h->wait);
 
         h->reserved = 0;
+        h->overdue = 0;
     }
 
     if (op != NGX_HTTP_BEDROCK_ZONE_ROLLBACK) {

@@ -691,6 +691,15 @@ ngx_http_bedrock_zone_update(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         sh->settled += real;
         break;
 
+    case NGX_HTTP_BEDROCK_ZONE_REJECT:
+
+        /* it could not be covered within the delay after all */
+
+        node->rejected++;
+        sh->rejected++;
+
+        /* fall through */
+
     case NGX_HTTP_BEDROCK_ZONE_ROLLBACK:
 
         /* another zone refused the request: this one never admitted it */

@@ -49,7 +49,8 @@
 #define NGX_HTTP_BEDROCK_ZONE_REFUND    1  /* give back: it was used */
 #define NGX_HTTP_BEDROCK_ZONE_WITHDRAW  2  /* give back: it waited */
 #define NGX_HTTP_BEDROCK_ZONE_ROLLBACK  3  /* withdraw and uncount */
-#define NGX_HTTP_BEDROCK_ZONE_SETTLE    4  /* replace it by the real cost */
+#define NGX_HTTP_BEDROCK_ZONE_REJECT    4  /* the same, count a rejection */
+#define NGX_HTTP_BEDROCK_ZONE_SETTLE    5  /* replace it by the real cost */
 
 
 /* where a reservation stands in its key's buckets */
