@@ -106,6 +106,7 @@ struct ngx_http_bedrock_ctx_s {
     ngx_uint_t                   next_target;
     ngx_uint_t                   round;          /* targets tried */
     ngx_uint_t                   backoffs;
+    ngx_uint_t                   failovers;      /* moves to another target */
 
     ngx_http_bedrock_limit_ctx_t  *limit;    /* owned by the limiter */
 

@@ -350,6 +350,10 @@ ngx_int_t
 ngx_http_bedrock_retry_schedule(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx)
 {
+    if (ctx->next_target != ctx->target) {
+        ctx->failovers++;
+    }
+
     ctx->target = ctx->next_target;
     ctx->retry_wait += ctx->retry_delay;
 
