@@ -110,6 +110,10 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
       0,
       NULL },
 
+    /* status directives: ngx_http_bedrock_status.c */
+
+    /* end of status directives */
+
     /* limit directives: ngx_http_bedrock_limit.c */
 
     { ngx_string("bedrock_limit_zone"),

@@ -1,0 +1,10 @@
+/*
+ * Copyright (C) 2026, the ngx_bedrock authors.
+ */
+
+
+#ifndef _NGX_HTTP_BEDROCK_STATUS_H_INCLUDED_
+#define _NGX_HTTP_BEDROCK_STATUS_H_INCLUDED_
+
+
+#endif /* _NGX_HTTP_BEDROCK_STATUS_H_INCLUDED_ */
