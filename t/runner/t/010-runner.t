@@ -469,6 +469,28 @@ $r = run_fixture(simple('HTTP') . "--- wait: 1\n");
 ok($r->{status} == 0 && $r->{secs} >= 1, '--- wait: 1 waits a second');
 
 SKIP: {
+    skip 'the real Test::Nginx retries a dead nginx for 40 s', 3 if $real;
+    # block 1's nginx is killed after it; block 2 has no config, so it
+    # finds no nginx
+    $r = run_fixture(simple('HTTP', <<'PERL') . "\n=== TEST 2: gone\n"
+add_test_cleanup_handler(sub {
+    open my $in, '<', server_root() . '/logs/nginx.pid' or die;
+    my $pid = 0 + <$in>;
+    kill 'KILL', $pid;
+    select undef, undef, undef, 0.01
+        while kill(0, $pid) && `cat /proc/$pid/stat` !~ /\)\s+Z\s/;
+});
+no_shuffle();
+PERL
+        . "--- request\nGET /t\n--- response_body_like: HTTP\n");
+    ok($r->{not_ok}{"2: gone - Can't connect to 127.0.0.1:1984: Connection "
+                    . 'refused (aborted)'}, 'a dead nginx fails the request');
+    like($r->{out}, qr/TEST 2: gone - nginx is gone; its error log ends with:/,
+         'with the end of its error log');
+    ok($r->{secs} < 3, 'at once');
+}
+
+SKIP: {
     skip 'the real Test::Nginx retries a bad config for 30 s', 2 if $real;
     $r = run_fixture(simple('HTTP') =~ s/return 200/retrun 200/r);
     like($r->{out}, qr/Bail out!.*Cannot start nginx/,

@@ -257,8 +257,11 @@ sub send_request {
         }
         if ($r && @$r) {
             my $n = sysread $sock, my $chunk, 65536;
-            $resp .= $chunk if $n;
-            last unless $n || !defined $n && $! == EAGAIN;
+            next if !defined $n && $! == EAGAIN;
+            warn "WARNING: ", $block->name, " - HTTP response read failure: "
+                 . "$!\n" unless defined $n;
+            last unless $n;
+            $resp .= $chunk;
         }
     }
     close $sock;
@@ -280,20 +283,28 @@ sub next_packet {
     return undef;
 }
 
-# Connects, retrying with a growing delay while nginx is not there yet.
+# Connects, retrying with a growing delay while nginx is not there yet
+# (but not after it died: a crash shows the end of the error log).
 sub connect_server {
     my ($block, $timeout) = @_;
     my $addr = $block->server_addr_for_client // $ServerAddr;
     my $port = $ServerPortForClient;
+    my $why;
 
     for my $try (1 .. 50) {
         my $sock = IO::Socket::INET->new(PeerAddr => $addr, PeerPort => $port,
                                          Proto => 'tcp', Timeout => $timeout);
         return $sock if $sock;
-        last if $ChildPid && waitpid($ChildPid, WNOHANG) == $ChildPid;
+        $why = "$!";
+        if (!nginx_alive()) {
+            my @log = split /^/m, slurp($ErrLogFile);
+            warn $block->name, " - nginx is gone; its error log ends with:\n",
+                 @log[($#log > 9 ? $#log - 9 : 0) .. $#log];
+            last;
+        }
         sleep min(1, ($Sleep + $Sleep * $try) * $try / 2);
     }
-    fail($block->name . " - Can't connect to $addr:$port: $! (aborted)\n");
+    fail($block->name . " - Can't connect to $addr:$port: $why (aborted)\n");
     return undef;
 }
 

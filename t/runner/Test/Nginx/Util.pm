@@ -32,11 +32,11 @@ our @EXPORT = qw(
 our @EXPORT_OK = qw(
     $ServerAddr $ServerName $ServerPort $ServerPortForClient $Timeout $Sleep
     $RepeatEach $NoShuffle $NoLongString $CheckAccumErrLog $NginxVersion
-    $PrevConfig $ChildPid $RandPorts $ErrLogPos $ErrLogFile $LogDir $PidFile
+    $PrevConfig $RandPorts $ErrLogPos $ErrLogFile $LogDir $PidFile
     @BlockPreprocessors @TestCleanupHandlers
     cleanup setup_server_root write_user_files write_config expand_env
     nginx_version canon_version nginx_command start_nginx stop_nginx
-    run_command wait_for check_valgrind use_http2 parse_time slurp write_file
+    run_command wait_for nginx_alive check_valgrind use_http2 parse_time slurp write_file
 );
 our %EXPORT_TAGS = (runner => \@EXPORT_OK);
 
@@ -371,6 +371,12 @@ sub stop_nginx {
 # may reap late); a zombie holds no socket, so it counts as gone.
 sub alive {
     return kill(0, $_[0]) && slurp("/proc/$_[0]/stat") !~ /\)\s+Z\s/;
+}
+
+# False once the nginx of the pid file has exited (a crash, say).
+sub nginx_alive {
+    my $pid = slurp($PidFile) =~ /^(\d+)/ ? $1 : undef;
+    return !$pid || alive($pid);
 }
 
 sub wait_for {
