@@ -17,7 +17,7 @@ use Test::Nginx::Util qw(:DEFAULT :runner);
 use IO::Select ();
 use IO::Socket::INET ();
 use List::Util qw(min shuffle);
-use POSIX qw(EAGAIN WNOHANG);
+use POSIX qw(EAGAIN);
 use Scalar::Util qw(looks_like_number);
 use Time::HiRes qw(sleep);
 
@@ -103,6 +103,7 @@ sub run_requests {
     my $timeout = parse_time(scalar $block->timeout) // $Timeout;
     my $per_conn = $block->pipelined_requests
                    ? @{ $block->pipelined_requests } : 1;
+    # (whether a check's value is an array per request, the request's index)
     my @index = ($per_conn > 1 || @requests > 1, 0);
 
     for my $packets (@requests) {
