@@ -397,10 +397,21 @@ ngx_http_bedrock_limit_acquire(ngx_http_request_t *r,
         ctx->limit = lctx;
     }
 
+    /* a caller that did not release first: what was held goes back */
+
+    if (lctx->event.timer_set) {
+        ngx_del_timer(&lctx->event);
+    }
+
     if (lctx->holding) {
         ngx_http_bedrock_limit_give_back(lctx, lctx->waiting
                                          ? NGX_HTTP_BEDROCK_ZONE_WITHDRAW
                                          : NGX_HTTP_BEDROCK_ZONE_REFUND);
+    }
+
+    if (lctx->waiting) {
+        lctx->waiting = 0;
+        r->write_event_handler = lctx->write_event_handler;
     }
 
     lctx->ended = 0;
@@ -974,12 +985,21 @@ ngx_http_bedrock_limit_give_back(ngx_http_bedrock_limit_ctx_t *lctx,
 }
 
 
+/*
+ * The request ends.  A reservation still waiting is withdrawn; one whose
+ * attempt went to Bedrock and was never settled (the client left in the
+ * middle of the answer) is kept as its cost: Bedrock counted something,
+ * and giving it all back could let the next requests overrun the quota.
+ */
+
 static void
 ngx_http_bedrock_limit_cleanup(void *data)
 {
     ngx_http_bedrock_limit_ctx_t *lctx = data;
 
-    ngx_http_request_t  *r;
+    ngx_uint_t               i;
+    ngx_http_request_t      *r;
+    ngx_http_bedrock_ctx_t  *ctx;
 
     r = lctx->request;
 
@@ -996,13 +1016,40 @@ ngx_http_bedrock_limit_cleanup(void *data)
                       lctx->waited, lctx->holding ? lctx->cost : 0);
     }
 
-    if (lctx->holding) {
+    if (!lctx->holding) {
+        lctx->waiting = 0;
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
+
+    if (lctx->waiting || ctx == NULL || ctx->attempts == 0) {
         ngx_http_bedrock_limit_give_back(lctx, lctx->waiting
                                          ? NGX_HTTP_BEDROCK_ZONE_WITHDRAW
                                          : NGX_HTTP_BEDROCK_ZONE_REFUND);
+        lctx->waiting = 0;
+        return;
     }
 
-    lctx->waiting = 0;
+    for (i = 0; i < lctx->nholds; i++) {
+        if (lctx->holds[i].reserved) {
+            ngx_http_bedrock_zone_update(lctx->holds[i].shm_zone,
+                                         &lctx->holds[i].key,
+                                         lctx->holds[i].hash,
+                                         NGX_HTTP_BEDROCK_ZONE_SETTLE,
+                                         lctx->cost, 1, lctx->cost,
+                                         lctx->holds[i].wait);
+            lctx->holds[i].reserved = 0;
+        }
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bedrock: limit keeps %uL tokens of an unsettled answer",
+                   lctx->cost);
+
+    lctx->settled = lctx->cost;
+    lctx->holding = 0;
+    lctx->ended = 1;
 }
 
 

@@ -65,6 +65,9 @@ ngx_int_t ngx_http_bedrock_limit_acquire(ngx_http_request_t *r,
 /*
  * Gives the reservation back: the attempt was throttled or failed.  Safe
  * to call when nothing is reserved; acquire may be called again after.
+ * A request that ends holding a reservation gives it back by itself when
+ * it was still waiting or had sent nothing; when an attempt had gone to
+ * Bedrock and was never settled, the reservation is kept as its cost.
  */
 void ngx_http_bedrock_limit_release(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx);

@@ -73,7 +73,7 @@ CONF
 CONF
 });
 
-plan tests => 893;
+plan tests => 897;
 
 no_shuffle();
 run_tests();
@@ -297,7 +297,30 @@ X-Emulator-Output-Tokens: 100000
 
 
 
-=== TEST 9: rpm: the third request of a 2-per-minute zone waits 30 s for its turn
+=== TEST 9: a client that leaves during the answer leaves its reservation spent
+Bedrock counted the request, whatever the client saw: giving its 4120 or
+so back would let the next request in; kept, it leaves 3530 or so of 7650.
+--- http_config
+    bedrock_limit_zone $bedrock_model zone=models:1m tpm=7650;
+--- config
+    location /model/ {
+        bedrock_limit zone=models nodelay;
+        bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
+    }
+--- request eval
+[main::invoke(4096), main::invoke(4096)]
+--- more_headers
+X-Emulator-Fault: slow=1000*inf; key=t040-9
+--- timeout: 0.5
+--- abort
+--- error_code eval
+["", 429]
+--- response_body_like eval
+[qr/^$/, qr/Too many tokens/]
+
+
+
+=== TEST 10: rpm: the third request of a 2-per-minute zone waits 30 s for its turn
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=1m rpm=2;
 --- config
@@ -319,7 +342,7 @@ X-Emulator-Output-Tokens: 100000
 
 
 
-=== TEST 10: a request that costs more than a minute's worth is refused at once, naming its cost and the quota
+=== TEST 11: a request that costs more than a minute's worth is refused at once, naming its cost and the quota
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=4000;
 --- config
@@ -342,7 +365,7 @@ qr/\[error\] .*bedrock: cost 4[01]\d\d is more than the 4000 tokens per minute o
 
 
 
-=== TEST 11: several zones: admitted only when all admit, and a refusal takes nothing from the others
+=== TEST 12: several zones: admitted only when all admit, and a refusal takes nothing from the others
 Zone "clients" (keyed by ?client=) refuses the second request; zone
 "models" must not keep its reservation, or the third request, which has
 no client key and so only meets "models", would not fit.
@@ -373,7 +396,7 @@ X-Emulator-Output-Tokens: 4096
 
 
 
-=== TEST 12: several zones: a request waits for the one that delays while a nodelay one admitted it
+=== TEST 13: several zones: a request waits for the one that delays while a nodelay one admitted it
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=60000;
     bedrock_limit_zone $arg_client zone=clients:1m tpm=600000;
@@ -398,7 +421,7 @@ X-Emulator-Output-Tokens: 100000
 
 
 
-=== TEST 13: a full zone evicts its least recently used keys and still serves
+=== TEST 14: a full zone evicts its least recently used keys and still serves
 Zone "clients" holds a hundred keys or so; 250 clients pass through it.
 Client 1, which spent its bucket first, was evicted: it comes back with
 a full bucket.  Client 250, used last, was not: its bucket is still short.
@@ -427,7 +450,7 @@ X-Emulator-Output-Tokens: 1000
 
 
 
-=== TEST 14: bedrock_limit_status and bedrock_limit_log_level
+=== TEST 15: bedrock_limit_status and bedrock_limit_log_level
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=1m rpm=1;
 --- config
@@ -452,7 +475,7 @@ X-Emulator-Output-Tokens: 1000
 
 
 
-=== TEST 15: a request with an empty key is not limited by that zone
+=== TEST 16: a request with an empty key is not limited by that zone
 --- http_config
     bedrock_limit_zone $http_x_client zone=clients:1m tpm=4200;
 --- config
@@ -472,7 +495,7 @@ X-Emulator-Output-Tokens: 4096
 
 
 
-=== TEST 16: bedrock_limit names a zone nobody declared
+=== TEST 17: bedrock_limit names a zone nobody declared
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=1000;
 --- config
@@ -486,7 +509,7 @@ bedrock_limit uses zone "modles", which no bedrock_limit_zone declares
 
 
 
-=== TEST 17: bedrock_limit_zone needs tpm
+=== TEST 18: bedrock_limit_zone needs tpm
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m rpm=10;
 --- config
@@ -496,7 +519,7 @@ bedrock_limit uses zone "modles", which no bedrock_limit_zone declares
 
 
 
-=== TEST 18: bedrock_limit_zone rejects what it does not know
+=== TEST 19: bedrock_limit_zone rejects what it does not know
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=10k burst=5;
 --- config
@@ -506,7 +529,7 @@ invalid parameter "burst=5"
 
 
 
-=== TEST 19: a zone under eight pages is too small
+=== TEST 20: a zone under eight pages is too small
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:4k tpm=1000;
 --- config
@@ -516,7 +539,7 @@ zone "zone=models:4k" is too small
 
 
 
-=== TEST 20: the same zone twice in one location is a duplicate
+=== TEST 21: the same zone twice in one location is a duplicate
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=1000;
 --- config
@@ -531,7 +554,7 @@ zone "zone=models:4k" is too small
 
 
 
-=== TEST 21: a burndown rate must be a positive number
+=== TEST 22: a burndown rate must be a positive number
 --- http_config
     bedrock_limit_burndown *claude* fast;
 --- config
