@@ -728,6 +728,7 @@ ngx_http_bedrock_limit_wait(ngx_http_request_t *r,
 static void
 ngx_http_bedrock_limit_wait_handler(ngx_event_t *ev)
 {
+    ngx_int_t                       rc;
     ngx_uint_t                      i, rpm, overdue;
     ngx_msec_t                      now, pending, elapsed;
     ngx_connection_t               *c;
@@ -766,11 +767,25 @@ ngx_http_bedrock_limit_wait_handler(ngx_event_t *ev)
     for (i = 0; i < lctx->nholds; i++) {
         h = &lctx->holds[i];
 
-        if (!h->reserved
-            || ngx_http_bedrock_zone_check(h->shm_zone, &h->key, h->hash,
-                                           &h->ticket, &res)
-               == NGX_OK)
-        {
+        if (!h->reserved) {
+            continue;
+        }
+
+        rc = ngx_http_bedrock_zone_check(h->shm_zone, &h->key, h->hash,
+                                         &h->ticket, &res);
+
+        if (rc == NGX_DECLINED) {
+
+            /* the key was evicted with its debt: the first estimate holds */
+
+            if (h->wait <= elapsed) {
+                continue;
+            }
+
+            ngx_memzero(&res, sizeof(ngx_http_bedrock_zone_result_t));
+            res.wait = h->wait - elapsed;
+
+        } else if (rc == NGX_OK) {
             continue;
         }
 

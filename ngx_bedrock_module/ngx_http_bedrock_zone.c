@@ -599,7 +599,7 @@ ngx_http_bedrock_zone_check(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     if (node == NULL) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     ngx_http_bedrock_zone_refill(zone, node, now, &node->tokens,

@@ -167,7 +167,8 @@ ngx_int_t ngx_http_bedrock_zone_reserve(ngx_shm_zone_t *shm_zone,
 /*
  * Whether the reservation of the ticket is covered now: NGX_OK, or
  * NGX_AGAIN with res->wait the time it still lacks (a cooldown of the
- * key included).  A key evicted meanwhile counts as covered.
+ * key included), or NGX_DECLINED when the key was evicted meanwhile: the
+ * caller then keeps to the wait it was first told.
  */
 ngx_int_t ngx_http_bedrock_zone_check(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, uint32_t hash, ngx_http_bedrock_zone_ticket_t *ticket,
