@@ -38,7 +38,7 @@ PROVE_ENV   := TEST_NGINX_BINARY=$(NGINX_BIN) \
                TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) \
                BEDROCK_BUILD=$(CURDIR)/$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS)
 PROVE       := prove -I t/runner -I t/lib
-T           ?= t/*.t
+T           ?= t/*.t t/runner/t/*.t
 
 .PHONY: all run test unit fuzz bench clean deps-build deps-run deps-test \
         deps-bench FORCE
@@ -68,32 +68,37 @@ $(MODULE): $(NGX_DIR)/objs/Makefile $(SOURCES)
 
 $(BUILD)/pure/%.o: $(SRC_DIR)/%.c $(PURE_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(PURE_CFLAGS) -O2 -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(PURE_CFLAGS) -O2 -c -o $@ $<
 
 $(BUILD)/pure-asan/%.o: $(SRC_DIR)/%.c $(PURE_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(PURE_CFLAGS) -O1 $(ASAN) -c -o $@ $<
+	@echo "  CC ASAN $<"
+	@$(CC) $(PURE_CFLAGS) -O1 $(ASAN) -c -o $@ $<
 
 $(BUILD)/libbedrock.a: $(PURE_SRCS:$(SRC_DIR)/%.c=$(BUILD)/pure/%.o)
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(BUILD)/libbedrock-asan.a: $(PURE_SRCS:$(SRC_DIR)/%.c=$(BUILD)/pure-asan/%.o)
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 bin/bedrock-tokens: util/bedrock-tokens.c $(BUILD)/libbedrock.a $(PURE_HDRS)
 	@mkdir -p bin
-	$(CC) $(PURE_CFLAGS) -O2 -o $@ $< $(BUILD)/libbedrock.a $(PURE_LIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(PURE_CFLAGS) -O2 -o $@ $< $(BUILD)/libbedrock.a $(PURE_LIBS)
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(BUILD)/libbedrock-asan.a
 	@mkdir -p $(dir $@)
-	$(CC) $(PURE_CFLAGS) -O1 $(ASAN) -It/unit -o $@ $< \
+	@echo "  UNIT    $@"
+	@$(CC) $(PURE_CFLAGS) -O1 $(ASAN) -It/unit -o $@ $< \
 	    $(BUILD)/libbedrock-asan.a $(PURE_LIBS)
 
 unit: $(UNIT_BINS)
 
 $(BUILD)/fuzz/%: t/fuzz/%.c $(PURE_SRCS) $(PURE_HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(PURE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
+	@echo "  FUZZ    $@"
+	@$(FUZZ_CC) $(PURE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
 	    -o $@ $< $(PURE_SRCS) $(PURE_LIBS)
 
 fuzz: $(FUZZ_BINS)
