@@ -76,6 +76,8 @@ static int ngx_bedrock_compress_clean(ngx_bedrock_compress_ctx_t *ctx,
     unsigned char *clean);
 static int ngx_bedrock_compress_ref_cmp(const void *a, const void *b);
 static int ngx_bedrock_compress_costs(ngx_bedrock_compress_ctx_t *ctx);
+static uint64_t ngx_bedrock_compress_tokens(
+    const ngx_bedrock_view_text_t *vt, const unsigned char *p, size_t len);
 static void ngx_bedrock_compress_cut(ngx_bedrock_compress_ctx_t *ctx,
     size_t i, uint64_t target, size_t *head, size_t *tail,
     uint64_t *tokens);
@@ -175,8 +177,13 @@ ngx_bedrock_compress_body(const unsigned char *body, size_t len,
             break;
         }
 
-        /* the estimate of the whole body says how far the plan was off */
-        need += tokens - cap + (uint64_t) (pass + 1) * (pass + 1);
+        /*
+         * The estimate of the whole body says how far the plan was off;
+         * the step grows with the passes, for an estimate that moves
+         * less than the parts predicted.
+         */
+        need += (tokens - cap) * (pass + 2) / 2
+                + (uint64_t) (pass + 1) * (pass + 1);
     }
 
     ngx_bedrock_compress_free_ctx(&ctx);
@@ -281,8 +288,10 @@ ngx_bedrock_compress_setup(ngx_bedrock_compress_ctx_t *ctx)
         vt = &v->texts[i];
         t = &ctx->texts[i];
 
-        t->tokens = ngx_bedrock_estimate_text(v->body + vt->inner.start,
-                                              vt->inner.end - vt->inner.start);
+        t->tokens = ngx_bedrock_compress_tokens(vt,
+                                                v->body + vt->inner.start,
+                                                vt->inner.end
+                                                - vt->inner.start);
         t->now = t->tokens;
         t->floor = t->tokens;
 
@@ -597,6 +606,24 @@ ngx_bedrock_compress_costs(ngx_bedrock_compress_ctx_t *ctx)
 
 
 /*
+ * A text is priced as the estimator prices a string of a body: by its
+ * decoded characters.  A Converse {"json": ...} is priced as the text it
+ * becomes when cut.
+ */
+
+static uint64_t
+ngx_bedrock_compress_tokens(const ngx_bedrock_view_text_t *vt,
+    const unsigned char *p, size_t len)
+{
+    if (vt->json) {
+        return ngx_bedrock_estimate_text(p, len);
+    }
+
+    return ngx_bedrock_estimate_json_text(p, len);
+}
+
+
+/*
  * A cut that leaves a text about target tokens, marker included: head
  * and tail of about equal weight, sized by the text's own bytes per
  * token.  Leaves *tokens as it was when no cut would save anything.
@@ -606,12 +633,12 @@ static void
 ngx_bedrock_compress_cut(ngx_bedrock_compress_ctx_t *ctx, size_t i,
     uint64_t target, size_t *head, size_t *tail, uint64_t *tokens)
 {
-    size_t                    len, h, t, chars, m;
-    double                    keep;
-    uint64_t                  mt, n;
-    unsigned char             marker[NGX_BEDROCK_VIEW_MARKER_LEN];
-    const unsigned char      *p;
-    ngx_bedrock_view_text_t  *vt;
+    size_t                        len, h, t, chars, m;
+    double                        keep;
+    uint64_t                      mt, n;
+    unsigned char                 marker[NGX_BEDROCK_VIEW_MARKER_LEN];
+    const unsigned char          *p;
+    ngx_bedrock_view_text_t      *vt;
     ngx_bedrock_compress_text_t  *ct;
 
     vt = &ctx->view.texts[i];
@@ -622,7 +649,7 @@ ngx_bedrock_compress_cut(ngx_bedrock_compress_ctx_t *ctx, size_t i,
 
     /* the marker's weight, taken as large as it can be for this text */
     m = ngx_bedrock_view_marker(marker, len);
-    mt = ngx_bedrock_estimate_text(marker, m);
+    mt = ngx_bedrock_estimate_json_text(marker, m);
 
     if (ct->tokens == 0 || target <= mt + 2) {
         return;
@@ -647,8 +674,11 @@ ngx_bedrock_compress_cut(ngx_bedrock_compress_ctx_t *ctx, size_t i,
 
     m = ngx_bedrock_view_marker(marker, chars);
 
-    n = ngx_bedrock_estimate_text(p, h) + ngx_bedrock_estimate_text(marker, m)
-        + ngx_bedrock_estimate_text(p + len - t, t);
+    /* in three pieces, each rounded up: never under the whole */
+
+    n = ngx_bedrock_compress_tokens(vt, p, h)
+        + ngx_bedrock_estimate_json_text(marker, m)
+        + ngx_bedrock_compress_tokens(vt, p + len - t, t);
 
     if (n >= *tokens) {
         return;

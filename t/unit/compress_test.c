@@ -32,7 +32,8 @@
 
 
 #define CLAUDE    "/model/anthropic.claude-3-7-sonnet-20250219-v1:0/invoke"
-#define CONVERSE  "/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/converse"
+#define CONVERSE                                                              \
+    "/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/converse"
 #define MAX_MSGS  256
 
 
@@ -306,7 +307,8 @@ gen_converse_blocks(conv_t *c, int role, int calls, int results, int turn,
         }
 
         if (rnd(5) == 0) {
-            puts_(b, ",{\"image\":{\"format\":\"png\",\"source\":{\"bytes\":\"");
+            puts_(b, ",{\"image\":{\"format\":\"png\",\"source\":"
+                  "{\"bytes\":\"");
             gen_image(b);
             puts_(b, "\"}}}");
         }
@@ -688,6 +690,12 @@ test_order(void)
     run(&r, CLAUDE, body, (uint64_t) -1, 1, block);
     before = r.res.tokens_before;
     done(&r);
+
+    /* what the rest relies on */
+
+    ok(before >= 3 * x, "the estimate counts all three texts: %llu tokens, "
+       "a text is %llu", (unsigned long long) before,
+       (unsigned long long) x);
 
     /* a little over: the tool result alone is cut, only as deep as needed */
 
