@@ -189,7 +189,7 @@ my $small = '{"anthropic_version":"bedrock-2023-05-31","max_tokens":512,'
 {
     my $body = agent_body();
     my (undef, $out) = cli($body, '--path', $claude);
-    my $before = ($json->decode($out))->{input_tokens};
+    my $before = eval { $json->decode($out)->{input_tokens} } // 0;
 
     ok($before > 20000, "the agent context: $before tokens");
 
@@ -208,9 +208,11 @@ my $small = '{"anthropic_version":"bedrock-2023-05-31","max_tokens":512,'
     ok($r, 'the compressed body is JSON');
 
     my (undef, $est) = cli($c1, '--path', $claude);
-    my $after = ($json->decode($est))->{input_tokens};
-    ok($after <= $cap, "the compressed body is under the cap: $after");
+    my $after = eval { $json->decode($est)->{input_tokens} } // 'none';
+    ok($after ne 'none' && $after <= $cap,
+       "the compressed body is under the cap: $after");
 
+    $r ||= { messages => [] };
     my $orig = JSON::PP->new->utf8->decode($body);
     is_deeply($r->{messages}[0], $orig->{messages}[0],
               'the first message kept');
