@@ -89,7 +89,7 @@ ngx_http_bedrock_client_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     blcf->client_keys = ngx_array_create(cf->pool, 16,
-                                         sizeof(ngx_http_bedrock_client_key_t));
+                                    sizeof(ngx_http_bedrock_client_key_t));
     if (blcf->client_keys == NULL) {
         return NGX_CONF_ERROR;
     }

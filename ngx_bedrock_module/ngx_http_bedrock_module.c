@@ -642,13 +642,17 @@ ngx_http_bedrock_region_from_host(ngx_str_t *host, ngx_str_t *region)
 }
 
 
+/*
+ * The variables read the main request's state: they are also evaluated in
+ * the attempt's subrequest ($bedrock_upstream in proxy_pass).  Those not
+ * known yet are not found, or "-" where a log line wants a field.
+ */
+
 static ngx_int_t
 ngx_http_bedrock_upstream_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     ngx_http_bedrock_ctx_t  *ctx;
-
-    /* evaluated in the attempt's subrequest: the state is the main's */
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_bedrock_module);
 
@@ -657,11 +661,8 @@ ngx_http_bedrock_upstream_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->len = ctx->upstream.len;
-    v->valid = 1;
+    ngx_http_bedrock_variable_set(v, ctx->upstream.data, ctx->upstream.len);
     v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = ctx->upstream.data;
 
     return NGX_OK;
 }
@@ -680,11 +681,8 @@ ngx_http_bedrock_model_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->len = ctx->model.id_len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = (u_char *) ctx->model.id;
+    ngx_http_bedrock_variable_set(v, (u_char *) ctx->model.id,
+                                  ctx->model.id_len);
 
     return NGX_OK;
 }
@@ -703,22 +701,19 @@ ngx_http_bedrock_client_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->len = ctx->client.len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = ctx->client.data;
+    ngx_http_bedrock_variable_set(v, ctx->client.data, ctx->client.len);
 
     return NGX_OK;
 }
 
+
+/* a uint64_t field of the context */
 
 static ngx_int_t
 ngx_http_bedrock_number_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                  *p;
-    uint64_t                 n;
+    uint64_t                *n;
     ngx_http_bedrock_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_bedrock_module);
@@ -728,29 +723,19 @@ ngx_http_bedrock_number_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    n = *(uint64_t *) ((char *) ctx + data);
+    n = (uint64_t *) ((char *) ctx + data);
 
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    v->len = ngx_sprintf(p, "%uL", n) - p;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = p;
-
-    return NGX_OK;
+    return ngx_http_bedrock_variable_number(r, v, *n);
 }
 
+
+/* an ngx_uint_t field of the context */
 
 static ngx_int_t
 ngx_http_bedrock_uint_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                  *p;
-    ngx_uint_t               n;
+    ngx_uint_t              *n;
     ngx_http_bedrock_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_bedrock_module);
@@ -760,20 +745,9 @@ ngx_http_bedrock_uint_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    n = *(ngx_uint_t *) ((char *) ctx + data);
+    n = (ngx_uint_t *) ((char *) ctx + data);
 
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    v->len = ngx_sprintf(p, "%ui", n) - p;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = p;
-
-    return NGX_OK;
+    return ngx_http_bedrock_variable_number(r, v, *n);
 }
 
 
@@ -786,17 +760,11 @@ ngx_http_bedrock_errors_variable(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_bedrock_module);
 
     if (ctx == NULL || ctx->errors.len == 0) {
-        v->len = 1;
-        v->data = (u_char *) "-";
+        ngx_http_bedrock_variable_set(v, (u_char *) "-", 1);
 
     } else {
-        v->len = ctx->errors.len;
-        v->data = ctx->errors.data;
+        ngx_http_bedrock_variable_set(v, ctx->errors.data, ctx->errors.len);
     }
-
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
 
     return NGX_OK;
 }
@@ -813,11 +781,7 @@ ngx_http_bedrock_usage_variable(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_bedrock_module);
 
     if (ctx == NULL || !ctx->usage_known) {
-        v->len = 1;
-        v->valid = 1;
-        v->no_cacheable = 0;
-        v->not_found = 0;
-        v->data = (u_char *) "-";
+        ngx_http_bedrock_variable_set(v, (u_char *) "-", 1);
         return NGX_OK;
     }
 
@@ -836,13 +800,38 @@ ngx_http_bedrock_compressed_variable(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_bedrock_module);
 
     if (ctx == NULL || ctx->compressed_from == 0) {
-        v->len = 1;
-        v->valid = 1;
-        v->no_cacheable = 0;
-        v->not_found = 0;
-        v->data = (u_char *) "-";
+        ngx_http_bedrock_variable_set(v, (u_char *) "-", 1);
         return NGX_OK;
     }
 
     return ngx_http_bedrock_number_variable(r, v, data);
+}
+
+
+void
+ngx_http_bedrock_variable_set(ngx_http_variable_value_t *v, u_char *data,
+    size_t len)
+{
+    v->len = len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = data;
+}
+
+
+ngx_int_t
+ngx_http_bedrock_variable_number(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uint64_t n)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_bedrock_variable_set(v, p, ngx_sprintf(p, "%uL", n) - p);
+
+    return NGX_OK;
 }

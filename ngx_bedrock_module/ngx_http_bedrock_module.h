@@ -120,6 +120,12 @@ struct ngx_http_bedrock_ctx_s {
 };
 
 
+/* for the variables of every part */
+void ngx_http_bedrock_variable_set(ngx_http_variable_value_t *v,
+    u_char *data, size_t len);
+ngx_int_t ngx_http_bedrock_variable_number(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uint64_t n);
+
 ngx_int_t ngx_http_bedrock_handler(ngx_http_request_t *r);
 void ngx_http_bedrock_admitted(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx);

@@ -42,6 +42,8 @@ static void ngx_http_bedrock_read_answer(ngx_http_request_t *sr,
     ngx_http_bedrock_ctx_t *ctx);
 static void ngx_http_bedrock_note_error(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx);
+static void ngx_http_bedrock_add_error(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_str_t *name);
 static ngx_int_t ngx_http_bedrock_relay_headers(ngx_http_request_t *r,
     ngx_http_request_t *sr, ngx_http_bedrock_ctx_t *ctx);
 static ngx_int_t ngx_http_bedrock_watch_init(ngx_http_request_t *r,
@@ -522,10 +524,8 @@ static void
 ngx_http_bedrock_note_error(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx)
 {
-    u_char     *p;
-    size_t      len;
-    ngx_str_t  *type, status;
-    u_char      buf[NGX_INT_T_LEN];
+    ngx_str_t  status;
+    u_char     buf[NGX_INT_T_LEN];
 
     /* an attempt that got no answer is named as bedrock_retry_on names it */
 
@@ -539,15 +539,25 @@ ngx_http_bedrock_note_error(ngx_http_request_t *r,
     }
 
     if (ctx->error_type.len) {
-        type = &ctx->error_type;
-
-    } else {
-        status.data = buf;
-        status.len = ngx_sprintf(buf, "%ui", ctx->status) - buf;
-        type = &status;
+        ngx_http_bedrock_add_error(r, ctx, &ctx->error_type);
+        return;
     }
 
-    len = ctx->errors.len + (ctx->errors.len ? 1 : 0) + type->len;
+    status.data = buf;
+    status.len = ngx_sprintf(buf, "%ui", ctx->status) - buf;
+
+    ngx_http_bedrock_add_error(r, ctx, &status);
+}
+
+
+static void
+ngx_http_bedrock_add_error(ngx_http_request_t *r,
+    ngx_http_bedrock_ctx_t *ctx, ngx_str_t *name)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = ctx->errors.len + (ctx->errors.len ? 1 : 0) + name->len;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -559,7 +569,7 @@ ngx_http_bedrock_note_error(ngx_http_request_t *r,
         p[ctx->errors.len] = ',';
     }
 
-    ngx_memcpy(p + len - type->len, type->data, type->len);
+    ngx_memcpy(p + len - name->len, name->data, name->len);
 
     ctx->errors.data = p;
     ctx->errors.len = len;
@@ -832,7 +842,6 @@ ngx_http_bedrock_stream_event(void *data, const ngx_bedrock_es_message_t *msg)
 {
     ngx_http_request_t *r = data;
 
-    u_char                  *p;
     ngx_str_t                name;
     ngx_http_bedrock_ctx_t  *ctx;
     char                     message[NGX_BEDROCK_ERROR_LEN];
@@ -868,21 +877,7 @@ ngx_http_bedrock_stream_event(void *data, const ngx_bedrock_es_message_t *msg)
                   &name, msg->offset, message, ctx->model.id_len,
                   ctx->model.id);
 
-    /* the exception joins $bedrock_upstream_errors */
-
-    p = ngx_pnalloc(r->pool, ctx->errors.len + 1 + name.len);
-    if (p != NULL) {
-        if (ctx->errors.len) {
-            ngx_memcpy(p, ctx->errors.data, ctx->errors.len);
-            p[ctx->errors.len] = ',';
-        }
-
-        ngx_memcpy(p + ctx->errors.len + (ctx->errors.len ? 1 : 0),
-                   name.data, name.len);
-
-        ctx->errors.len += (ctx->errors.len ? 1 : 0) + name.len;
-        ctx->errors.data = p;
-    }
+    ngx_http_bedrock_add_error(r, ctx, &name);
 
     return 0;
 }
