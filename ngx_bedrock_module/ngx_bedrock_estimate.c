@@ -2352,6 +2352,7 @@ static void ngx_bedrock_est_blob(ngx_bedrock_est_t *e,
     const unsigned char *p, size_t len, unsigned escaped, unsigned media,
     unsigned role);
 static ngx_bedrock_level_t *ngx_bedrock_est_owner(ngx_bedrock_est_t *e);
+static void ngx_bedrock_est_doc_text(ngx_bedrock_est_t *e);
 static void ngx_bedrock_est_type(ngx_bedrock_est_t *e,
     const unsigned char *p, size_t len);
 static const unsigned char *ngx_bedrock_est_number(ngx_bedrock_est_t *e,
@@ -2575,6 +2576,12 @@ ngx_bedrock_est_string(ngx_bedrock_est_t *e, const unsigned char *p,
         }
 
         e->bucket[bucket] += (ngx_bedrock_scan_end(&e->scan) + 999) / 1000;
+
+        if (bucket == NGX_BEDROCK_B_DOC) {
+            /* the text of a document: the document is priced by it */
+            ngx_bedrock_est_doc_text(e);
+        }
+
         return q + 1;
 
     case NGX_BEDROCK_R_BLOB:
@@ -2597,6 +2604,35 @@ ngx_bedrock_est_string(ngx_bedrock_est_t *e, const unsigned char *p,
         }
 
         return q + 1;
+    }
+}
+
+
+/* a document whose source is a text is priced by that text */
+
+static void
+ngx_bedrock_est_doc_text(ngx_bedrock_est_t *e)
+{
+    size_t                i;
+    unsigned              source;
+    ngx_bedrock_level_t  *l;
+
+    source = 0;
+
+    for (i = e->depth; i > 0; i--) {
+        l = &e->stack[i - 1];
+
+        if (l->role == NGX_BEDROCK_R_SOURCE) {
+            source = 1;
+        }
+
+        if (l->counted) {
+            if (l->media == NGX_BEDROCK_M_DOC && source) {
+                l->priced = 1;
+            }
+
+            return;
+        }
     }
 }
 
@@ -2951,7 +2987,8 @@ ngx_bedrock_est_close(ngx_bedrock_est_t *e, ngx_bedrock_level_t *l)
 
     est = e->est;
 
-    if (e->raw_on && e->raw_level == e->depth) {
+    /* the level is already off the stack: it was at depth + 1 */
+    if (e->raw_on && e->raw_level == e->depth + 1) {
         ngx_bedrock_est_raw_end(e);
 
         if (l->role == NGX_BEDROCK_R_TOOL && l->named) {
