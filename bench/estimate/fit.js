@@ -10,11 +10,11 @@
  * tokenizer's count and the scan's counts.  The fit minimises the sum of
  * squared relative errors, (estimate - tokens) / tokens, over all samples
  * (so a short sample weighs as much as a long one), with every weight
- * kept at zero or above and pulled lightly toward its current value (so
- * a count that the corpus rarely shows keeps a sensible weight), by
- * coordinate descent.  The result is then raised by the smallest factor
- * that leaves no sample of over 1,000 tokens more than 10% under the
- * tokenizer's count, with a margin of 1%: a limiter had better err high.
+ * kept at zero or above (Lawson and Hanson's NNLS) and pulled lightly
+ * toward its current value (so a count that the corpus rarely shows keeps
+ * a sensible weight).  A hinge penalty then holds every sample of over
+ * 1,000 tokens at most 7% under its count: a limiter had better err high.
+ * Whatever that leaves is closed by raising all weights by one factor.
  * It prints the new table for ngx_bedrock_estimate.c, or writes it there
  * when the file is named.
  */
@@ -177,27 +177,10 @@ const solve = (w) => {
 };
 
 const w = Float64Array.from(prior);
-const huber = process.env.HUBER === '1';
 
 for (const r of rows) {
     r.weight = 1;
 }
-
-/*
- * Huber's loss rather than the square: a sample far outside the 10% band
- * (a short one, mostly) pulls less than one near its edge, which is what
- * the share within 10% rewards.
- */
-const reweight = () => {
-    for (const r of rows) {
-        let s = 0;
-        for (let i = 0; i < n; i++) {
-            s += r.x[i] * w[i];
-        }
-        const e = Math.abs(s / r.y - 1);
-        r.weight = e <= 0.06 ? 1 : 0.06 / e;
-    }
-};
 
 /*
  * The penalty is a hinge: only the samples that come out too low at the
@@ -208,11 +191,6 @@ let prev = '';
 
 for (let round = 0; round < 100; round++) {
     solve(w);
-
-    if (huber && round < 10) {
-        reweight();
-        continue;
-    }
 
     /* in when 7% low, out when 6% high; a sample still 9% low after a
      * round weighs four times more */
