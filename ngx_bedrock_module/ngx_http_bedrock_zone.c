@@ -40,6 +40,9 @@
 /* at most one eviction warning a second per zone */
 #define NGX_HTTP_BEDROCK_EVICT_WARN     1000
 
+/* the refill, in ms, a bucket keeps to spare when it admits a request */
+#define NGX_HTTP_BEDROCK_ZONE_HEADROOM  100
+
 
 typedef struct {
     u_char                       color;
@@ -114,6 +117,8 @@ static void ngx_http_bedrock_zone_refill(ngx_http_bedrock_zone_t *zone,
     int64_t *requests);
 static void ngx_http_bedrock_zone_add(ngx_http_bedrock_zone_t *zone,
     ngx_http_bedrock_zone_node_t *node, int64_t tokens, int64_t requests);
+static ngx_msec_t ngx_http_bedrock_zone_wait(int64_t level, uint64_t rate,
+    uint64_t cost, ngx_uint_t headroom);
 static ngx_int_t ngx_http_bedrock_zone_snapshot(ngx_shm_zone_t *shm_zone,
     ngx_pool_t *pool, ngx_uint_t max_keys, ngx_http_bedrock_zone_stats_t *zs);
 
@@ -502,18 +507,10 @@ ngx_http_bedrock_zone_reserve(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     t = node->tokens - (int64_t) tokens * NGX_HTTP_BEDROCK_ZONE_UNIT;
     q = node->requests - (int64_t) requests * NGX_HTTP_BEDROCK_ZONE_UNIT;
 
-    /* a debt is repaid at tpm units a millisecond */
+    wait = ngx_http_bedrock_zone_wait(t, zone->tpm, tokens, 1);
 
-    wait = 0;
-
-    if (t < 0) {
-        wait = (ngx_msec_t) ((-t + (int64_t) zone->tpm - 1)
-                             / (int64_t) zone->tpm);
-    }
-
-    if (zone->rpm && q < 0) {
-        w = (ngx_msec_t) ((-q + (int64_t) zone->rpm - 1)
-                          / (int64_t) zone->rpm);
+    if (zone->rpm) {
+        w = ngx_http_bedrock_zone_wait(q, zone->rpm, requests, 0);
 
         if (w > wait) {
             wait = w;
@@ -565,6 +562,7 @@ ngx_http_bedrock_zone_reserve(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     node->booked += tokens;
     node->booked_requests += requests;
 
+    res->ticket.cost = tokens;
     res->ticket.tokens = node->booked;
     res->ticket.withdrawn = node->withdrawn;
     res->ticket.requests = node->booked_requests;
@@ -620,16 +618,10 @@ ngx_http_bedrock_zone_check(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
                           - ticket->requests_withdrawn);
     q = node->requests + behind * NGX_HTTP_BEDROCK_ZONE_UNIT;
 
-    wait = 0;
+    wait = ngx_http_bedrock_zone_wait(t, zone->tpm, ticket->cost, 1);
 
-    if (t < 0) {
-        wait = (ngx_msec_t) ((-t + (int64_t) zone->tpm - 1)
-                             / (int64_t) zone->tpm);
-    }
-
-    if (zone->rpm && q < 0) {
-        w = (ngx_msec_t) ((-q + (int64_t) zone->rpm - 1)
-                          / (int64_t) zone->rpm);
+    if (zone->rpm) {
+        w = ngx_http_bedrock_zone_wait(q, zone->rpm, 1, 0);
 
         if (w > wait) {
             wait = w;
@@ -1146,6 +1138,36 @@ ngx_http_bedrock_zone_add(ngx_http_bedrock_zone_t *zone,
     if (node->requests > max) {
         node->requests = max;
     }
+}
+
+
+/*
+ * How long a bucket at level (after the reservation of cost) takes to
+ * cover it, with the headroom to spare if asked: a debt is repaid at rate
+ * units a millisecond.  The headroom never makes the bucket need more
+ * than its capacity, which it could never hold.  Request buckets go
+ * without: their counts are small whole numbers that a client expects
+ * to fit exactly.
+ */
+
+static ngx_msec_t
+ngx_http_bedrock_zone_wait(int64_t level, uint64_t rate, uint64_t cost,
+    ngx_uint_t headroom)
+{
+    int64_t  spare, room;
+
+    if (headroom) {
+        spare = (int64_t) rate * NGX_HTTP_BEDROCK_ZONE_HEADROOM;
+        room = ((int64_t) rate - (int64_t) cost) * NGX_HTTP_BEDROCK_ZONE_UNIT;
+
+        level -= ngx_min(spare, ngx_max(room, 0));
+    }
+
+    if (level >= 0) {
+        return 0;
+    }
+
+    return (ngx_msec_t) ((-level + (int64_t) rate - 1) / (int64_t) rate);
 }
 
 

@@ -22,6 +22,13 @@
  *
  * Levels are counted in 1/60000 of a token (of a request): a bucket of
  * tpm tokens per minute then refills by exactly tpm units a millisecond.
+ *
+ * A request is admitted when its token bucket covers it with 100 ms of
+ * refill to spare (less when that would need more than a minute's worth):
+ * the bucket of Bedrock starts to refill when the first request reaches
+ * it, a little after this one, and each request takes a little time to
+ * get there.  The headroom is an offset, not a rate: it costs nothing in
+ * the long run.
  */
 
 
@@ -55,6 +62,7 @@
 
 /* where a reservation stands in its key's buckets */
 typedef struct {
+    uint64_t                     cost;       /* its own tokens */
     uint64_t                     tokens;     /* reserved, it included */
     uint64_t                     withdrawn;  /* tokens, before it */
     uint64_t                     requests;
