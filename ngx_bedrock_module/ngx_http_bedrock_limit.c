@@ -826,7 +826,11 @@ ngx_http_bedrock_limit_wait_handler(ngx_event_t *ev)
                       "retry in %M ms", rpm ? "requests" : "tokens",
                       elapsed, pending);
 
-        (void) ngx_http_bedrock_limit_reject(r, lctx, pending, rpm);
+        rc = ngx_http_bedrock_limit_reject(r, lctx, pending, rpm);
+
+        if (rc != NGX_DONE) {
+            ngx_http_finalize_request(r, rc);
+        }
 
         ngx_http_run_posted_requests(c);
         return;
