@@ -8,6 +8,7 @@
 
 
 #include "ngx_http_bedrock_module.h"
+#include "ngx_http_bedrock_status.h"
 
 
 static ngx_int_t ngx_http_bedrock_add_variables(ngx_conf_t *cf);
@@ -111,6 +112,13 @@ static ngx_command_t  ngx_http_bedrock_commands[] = {
       NULL },
 
     /* status directives: ngx_http_bedrock_status.c */
+
+    { ngx_string("bedrock_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_bedrock_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     /* end of status directives */
 
@@ -279,6 +287,10 @@ ngx_http_bedrock_init(ngx_conf_t *cf)
     ngx_http_bedrock_main_conf_t  *bmcf;
 
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_bedrock_module);
+
+    if (ngx_http_bedrock_stats_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     /* the relay filters are only needed where bedrock_pass is used */
 
