@@ -2159,9 +2159,9 @@ enum {
 #define NGX_BEDROCK_M_KEEP    0xff
 
 /* what a key tells of the body */
-#define NGX_BEDROCK_K_SHAPE   1         /* a known request shape */
-#define NGX_BEDROCK_K_SYS     2         /* a system prompt */
-#define NGX_BEDROCK_K_NAMED   4         /* a tool that has a name */
+#define NGX_BEDROCK_KEY_SHAPE   1         /* a known request shape */
+#define NGX_BEDROCK_KEY_SYS     2         /* a system prompt */
+#define NGX_BEDROCK_KEY_NAMED   4         /* a tool that has a name */
 
 
 typedef struct {
@@ -2192,31 +2192,31 @@ typedef struct {
 
 static const ngx_bedrock_key_t  ngx_bedrock_root_keys[] = {
     ngx_bedrock_key("messages", MESSAGES, NGX_BEDROCK_B_TEXT,
-                    NGX_BEDROCK_M_NONE, NGX_BEDROCK_K_SHAPE),
+                    NGX_BEDROCK_M_NONE, NGX_BEDROCK_KEY_SHAPE),
     ngx_bedrock_key("system", SYSTEM, NGX_BEDROCK_B_TEXT,
                     NGX_BEDROCK_M_NONE,
-                    NGX_BEDROCK_K_SHAPE | NGX_BEDROCK_K_SYS),
+                    NGX_BEDROCK_KEY_SHAPE | NGX_BEDROCK_KEY_SYS),
     ngx_bedrock_key("prompt", TEXT, NGX_BEDROCK_B_TEXT,
-                    NGX_BEDROCK_M_NONE, NGX_BEDROCK_K_SHAPE),
+                    NGX_BEDROCK_M_NONE, NGX_BEDROCK_KEY_SHAPE),
     ngx_bedrock_key("inputText", TEXT, NGX_BEDROCK_B_TEXT,
-                    NGX_BEDROCK_M_NONE, NGX_BEDROCK_K_SHAPE),
+                    NGX_BEDROCK_M_NONE, NGX_BEDROCK_KEY_SHAPE),
     ngx_bedrock_key("message", TEXT, NGX_BEDROCK_B_TEXT,
-                    NGX_BEDROCK_M_NONE, NGX_BEDROCK_K_SHAPE),
+                    NGX_BEDROCK_M_NONE, NGX_BEDROCK_KEY_SHAPE),
     ngx_bedrock_key("chat_history", MESSAGES, NGX_BEDROCK_B_TEXT,
-                    NGX_BEDROCK_M_NONE, NGX_BEDROCK_K_SHAPE),
+                    NGX_BEDROCK_M_NONE, NGX_BEDROCK_KEY_SHAPE),
     ngx_bedrock_key("preamble", TEXT, NGX_BEDROCK_B_TEXT,
                     NGX_BEDROCK_M_NONE,
-                    NGX_BEDROCK_K_SHAPE | NGX_BEDROCK_K_SYS),
+                    NGX_BEDROCK_KEY_SHAPE | NGX_BEDROCK_KEY_SYS),
     ngx_bedrock_key("documents", TEXT_ALL, NGX_BEDROCK_B_DOC,
-                    NGX_BEDROCK_M_NONE, NGX_BEDROCK_K_SHAPE),
+                    NGX_BEDROCK_M_NONE, NGX_BEDROCK_KEY_SHAPE),
     ngx_bedrock_key("texts", TEXT_ALL, NGX_BEDROCK_B_TEXT,
-                    NGX_BEDROCK_M_NONE, NGX_BEDROCK_K_SHAPE),
+                    NGX_BEDROCK_M_NONE, NGX_BEDROCK_KEY_SHAPE),
     ngx_bedrock_key("inputImage", BLOB, NGX_BEDROCK_B_TEXT,
-                    NGX_BEDROCK_M_IMAGE, NGX_BEDROCK_K_SHAPE),
+                    NGX_BEDROCK_M_IMAGE, NGX_BEDROCK_KEY_SHAPE),
     ngx_bedrock_key("tools", TOOLS, NGX_BEDROCK_B_TOOL,
                     NGX_BEDROCK_M_NONE, 0),
     ngx_bedrock_key("tool_results", RAW, NGX_BEDROCK_B_TOOL,
-                    NGX_BEDROCK_M_NONE, NGX_BEDROCK_K_SHAPE),
+                    NGX_BEDROCK_M_NONE, NGX_BEDROCK_KEY_SHAPE),
     ngx_bedrock_key("toolConfig", CONFIG, NGX_BEDROCK_B_TOOL,
                     NGX_BEDROCK_M_NONE, 0),
     ngx_bedrock_kk("inferenceConfig", CONFIG, 0),
@@ -2319,9 +2319,9 @@ static const ngx_bedrock_key_t  ngx_bedrock_media_keys[] = {
 };
 
 static const ngx_bedrock_key_t  ngx_bedrock_tool_keys[] = {
-    ngx_bedrock_kk("name", IGNORE, NGX_BEDROCK_K_NAMED),
-    ngx_bedrock_kk("toolSpec", IGNORE, NGX_BEDROCK_K_NAMED),
-    ngx_bedrock_kk("function", IGNORE, NGX_BEDROCK_K_NAMED),
+    ngx_bedrock_kk("name", IGNORE, NGX_BEDROCK_KEY_NAMED),
+    ngx_bedrock_kk("toolSpec", IGNORE, NGX_BEDROCK_KEY_NAMED),
+    ngx_bedrock_kk("function", IGNORE, NGX_BEDROCK_KEY_NAMED),
     ngx_bedrock_kk("", IGNORE, 0)
 };
 
@@ -2423,7 +2423,7 @@ ngx_bedrock_est_skip(ngx_bedrock_est_t *e, const unsigned char *p,
 {
     size_t                n;
     uint32_t              cp;
-    const unsigned char  *end;
+    const unsigned char  *q, *end;
 
     end = e->end;
     *escaped = 0;
@@ -2446,12 +2446,14 @@ ngx_bedrock_est_skip(ngx_bedrock_est_t *e, const unsigned char *p,
 
         if (*p == '\\') {
             *escaped = 1;
-            p = ngx_bedrock_json_escape(p, end, &cp);
+            q = ngx_bedrock_json_escape(p, end, &cp);
 
-            if (p == NULL) {
+            if (q == NULL) {
+                (void) ngx_bedrock_est_error(e, p, "invalid escape");
                 return NULL;
             }
 
+            p = q;
             continue;
         }
 
@@ -3456,15 +3458,15 @@ ngx_bedrock_estimate_body(const unsigned char *body, size_t len,
                 media = (k->media == NGX_BEDROCK_M_KEEP)
                         ? l->media : k->media;
 
-                if (k->flags & NGX_BEDROCK_K_SHAPE) {
+                if (k->flags & NGX_BEDROCK_KEY_SHAPE) {
                     e.known = 1;
                 }
 
-                if (k->flags & NGX_BEDROCK_K_SYS) {
+                if (k->flags & NGX_BEDROCK_KEY_SYS) {
                     e.system = 1;
                 }
 
-                if (k->flags & NGX_BEDROCK_K_NAMED) {
+                if (k->flags & NGX_BEDROCK_KEY_NAMED) {
                     l->named = 1;
                 }
             }

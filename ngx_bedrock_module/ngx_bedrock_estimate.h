@@ -62,13 +62,19 @@ typedef struct {
 
 
 /*
- * Validates a request body as JSON (RFC 8259, UTF-8 checked, nesting up
- * to NGX_BEDROCK_JSON_MAX_DEPTH) and estimates its tokens in one pass,
- * without building a tree, by the shape that the operation and the
- * fields of the body use.  Returns 0, or -1 with a message for a 400
- * ValidationException in err (NGX_BEDROCK_ERROR_LEN bytes) when the body
- * is not a JSON object.  The same bytes always give the same estimate, so
- * a body rewritten by the compressor is priced by calling this again.
+ * Validates a request body as JSON (RFC 8259, nesting up to
+ * NGX_BEDROCK_JSON_MAX_DEPTH) and estimates its tokens in one pass,
+ * without building a tree, by the shape that the fields of the body use
+ * (Converse, Claude Messages, Titan, Nova, Llama, Mistral, Cohere, AI21,
+ * OpenAI-style chat; any other: every string).  Returns 0, or -1 with a
+ * message for a 400 ValidationException in err (NGX_BEDROCK_ERROR_LEN
+ * bytes, "Malformed input request: ... at byte N, please reformat your
+ * input and try again.") when the body is not a JSON object.
+ *
+ * Invalid UTF-8 in a string is refused: RFC 8259 requires UTF-8 between
+ * systems, and text that cannot be read cannot be priced or cut safely.
+ * The same bytes always give the same estimate, so a body rewritten by
+ * the compressor is priced by calling this again.
  */
 int ngx_bedrock_estimate_body(const unsigned char *body, size_t len,
     const ngx_bedrock_model_t *m, ngx_bedrock_estimate_t *est, char *err);

@@ -363,7 +363,8 @@ test_shapes(void)
              "{\"cachePoint\":{\"type\":\"default\"}}],"
              "\"messages\":[{\"role\":\"user\",\"content\":["
              "{\"text\":\"What is in this picture?\"},"
-             "{\"image\":{\"format\":\"png\",\"source\":{\"bytes\":\"%s\"}}}]}],"
+             "{\"image\":{\"format\":\"png\",\"source\":"
+             "{\"bytes\":\"%s\"}}}]}],"
              "\"inferenceConfig\":{\"maxTokens\":512,\"temperature\":0.2}}",
              img);
 
@@ -691,6 +692,9 @@ test_malformed(void)
     M("{\"a\":1e}", "an exponent without digits");
     M("{\"a\":\"\\x\"}", "a bad escape");
     M("{\"a\":\"\\u12G4\"}", "a bad \\u escape");
+    M("{\"messages\":[{\"role\":\"\\q\"}]}", "a bad escape in a string "
+      "that is not priced");
+    M("{\"\\q\":1}", "a bad escape in a key");
     M("{\"a\":\"tab\there\"}", "a raw control character");
     M("{\"a\":\"\xff\"}", "a byte that is never UTF-8");
     M("{\"a\":\"\xc0\xaf\"}", "an overlong encoding");
