@@ -233,6 +233,7 @@ sub start_driver {
                '--parent-pid', $$, '--modules', build_dir(),
                '--ca', "$tmp/ca.pem", '--python', $PYTHON,
                '--boto3', "$DIR/boto3_client.py",
+               '--docs', abs_path("$DIR/../../../docs/clients.md"),
                '--models', build_dir() . '/models',
                '--h2c-port', $ENV{TEST_NGINX_H2_PORT},
                '--tls-port', $ENV{TEST_NGINX_TLS_PORT});

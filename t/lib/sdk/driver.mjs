@@ -12,6 +12,10 @@
 //        region, model, text, maxTokens, headers (extra request headers)
 //        answer: 200 and {"ok":true,"text":..,"usage":..,"events":[..]}
 //        or {"ok":false,"error":{"name":..,"message":..,"status":..}}
+//   POST /doc/NAME   runs the example of docs/clients.md marked
+//        "<!-- tested: NAME -->" as it is written there, with only its
+//        endpoint (http://gateway.internal:PORT) replaced by the body's
+//        "endpoint": {"exit":N,"stdout":..,"stderr":..}
 //   ANY  /curl/PATH      runs curl with the request's method, headers and
 //        /curl-h2c/PATH  body toward https://gateway.test/PATH (the TLS
 //        port; HTTP/2 unless X-Curl-Options says --http1.1) or
@@ -194,6 +198,33 @@ function runBoto3(op, a) {
   });
 }
 
+// the example after "<!-- tested: NAME -->" in the docs, run as a user
+// would: node from the directory holding node_modules, or python3
+function runDoc(name, a) {
+  return new Promise((resolve) => {
+    const text = fs.readFileSync(opt.docs, 'utf8');
+    const m = text.match(new RegExp(`<!-- tested: ${name} -->\\s*\`\`\`(\\w+)\\n([\\s\\S]*?)\`\`\``));
+    if (!m) {
+      resolve({ exit: -1, stdout: '', stderr: `no example "${name}" in ${opt.docs}` });
+      return;
+    }
+    const code = m[2].replace(/http:\/\/gateway\.internal:\d+/g, a.endpoint);
+    const python = m[1] === 'python';
+    const file = path.join(opt.modules, `doc-example-${name}.${python ? 'py' : 'mjs'}`);
+    fs.writeFileSync(file, code);
+    const child = spawn(python ? opt.python : 'node', [file], {
+      env: { ...process.env, AWS_DATA_PATH: opt.models, AWS_CA_BUNDLE: opt.ca,
+        AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('close', (exit) => resolve({ exit, stdout, stderr }));
+  });
+}
+
 const hopByHop = new Set(['host', 'connection', 'content-length',
   'transfer-encoding', 'keep-alive', 'expect', 'te', 'upgrade']);
 
@@ -317,7 +348,7 @@ const server = http.createServer((req, res) => {
         return;
       }
 
-      const m = req.url.match(/^\/(js|boto3)\/([a-z-]+)$/);
+      const m = req.url.match(/^\/(js|boto3|doc)\/([a-z0-9-]+)$/);
       if (!m || req.method !== 'POST') {
         res.writeHead(404);
         res.end();
@@ -325,7 +356,8 @@ const server = http.createServer((req, res) => {
       }
 
       const a = JSON.parse(body.toString() || '{}');
-      const out = m[1] === 'js' ? await runJs(m[2], a) : await runBoto3(m[2], a);
+      const run = { js: runJs, boto3: runBoto3, doc: runDoc }[m[1]];
+      const out = await run(m[2], a);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(out) + '\n');
     } catch (e) {
