@@ -28,29 +28,8 @@ our $H2 = "http://127.0.0.1:$ENV{TEST_NGINX_H2_PORT}";
 our $TLS = "https://localhost:$ENV{TEST_NGINX_TLS_PORT}";
 our @KEY = (key => 'GWKEY1EXAMPLE', secret => 'gw-secret-team-a-EXAMPLE');
 
-our $TEXT = 'The emulated model answers with deterministic words so that '
-    . 'tests can count every token it sends';
-
-# what the SDK returned: ok, the whole answer text, and the usage
-sub answer {
-    my ($usage, $events) = @_;
-    my $re = '^\{"ok":true,"events":\[' . ($events // '') . '\],'
-             . '.*"text":"' . quotemeta($TEXT) . '"'
-             . '.*"usage":\{' . $usage . '\}';
-    return qr/$re/s;
-}
-
-our $CONVERSE = answer('"inputTokens":2,"outputTokens":16,"totalTokens":18');
-our $CONVERSE_STREAM = answer(
-    '"inputTokens":2,"outputTokens":16,"totalTokens":18',
-    '"messageStart","contentBlockDelta","contentBlockDelta",'
-    . '"contentBlockDelta","contentBlockDelta","contentBlockStop",'
-    . '"messageStop","metadata"');
-our $INVOKE = answer('"input_tokens":2,"output_tokens":16');
-our $INVOKE_STREAM = answer('"input_tokens":2,"output_tokens":16',
-    '"message_start","content_block_start","content_block_delta",'
-    . '"content_block_delta","content_block_delta","content_block_delta",'
-    . '"content_block_stop","message_delta","message_stop"');
+our $TEXT = $Bedrock::Sdk::TEXT;
+our %ANSWER = %Bedrock::Sdk::ANSWER;
 
 # the access log line of the one gateway request of a block
 sub logged {
@@ -96,7 +75,7 @@ __DATA__
 [Bedrock::Sdk::call('js', 'converse', endpoint => $::H2, @::KEY),
  "GET /gateway.log"]
 --- response_body_like eval
-[$::CONVERSE, main::logged('H2', '2.0', 'converse')]
+[$::ANSWER{converse}, main::logged('H2', '2.0', 'converse')]
 --- no_error_log
 [error]
 rejected
@@ -108,7 +87,7 @@ rejected
 [Bedrock::Sdk::call('js', 'converse-stream', endpoint => $::H2, @::KEY),
  "GET /gateway.log"]
 --- response_body_like eval
-[$::CONVERSE_STREAM, main::logged('H2', '2.0', 'converse-stream')]
+[$::ANSWER{'converse-stream'}, main::logged('H2', '2.0', 'converse-stream')]
 --- no_error_log
 [error]
 rejected
@@ -120,7 +99,7 @@ rejected
 [Bedrock::Sdk::call('js', 'invoke', endpoint => $::H2, @::KEY),
  "GET /gateway.log"]
 --- response_body_like eval
-[$::INVOKE, main::logged('H2', '2.0', 'invoke')]
+[$::ANSWER{invoke}, main::logged('H2', '2.0', 'invoke')]
 --- no_error_log
 [error]
 rejected
@@ -132,7 +111,7 @@ rejected
 [Bedrock::Sdk::call('js', 'invoke-stream', endpoint => $::H2, @::KEY),
  "GET /gateway.log"]
 --- response_body_like eval
-[$::INVOKE_STREAM,
+[$::ANSWER{'invoke-stream'},
  main::logged('H2', '2.0', 'invoke-with-response-stream')]
 --- no_error_log
 [error]
@@ -146,7 +125,7 @@ rejected
                     @::KEY),
  "GET /gateway.log"]
 --- response_body_like eval
-[$::CONVERSE, main::logged('H1', '1.1', 'converse')]
+[$::ANSWER{converse}, main::logged('H1', '1.1', 'converse')]
 --- no_error_log
 [error]
 rejected
@@ -159,7 +138,7 @@ rejected
                     http => '1.1', @::KEY),
  "GET /gateway.log"]
 --- response_body_like eval
-[$::CONVERSE_STREAM, main::logged('H1', '1.1', 'converse-stream')]
+[$::ANSWER{'converse-stream'}, main::logged('H1', '1.1', 'converse-stream')]
 --- no_error_log
 [error]
 rejected
@@ -172,7 +151,7 @@ rejected
                     @::KEY),
  "GET /gateway.log"]
 --- response_body_like eval
-[$::INVOKE, main::logged('H1', '1.1', 'invoke')]
+[$::ANSWER{invoke}, main::logged('H1', '1.1', 'invoke')]
 --- no_error_log
 [error]
 rejected
@@ -185,7 +164,7 @@ rejected
                     http => '1.1', @::KEY),
  "GET /gateway.log"]
 --- response_body_like eval
-[$::INVOKE_STREAM,
+[$::ANSWER{'invoke-stream'},
  main::logged('H1', '1.1', 'invoke-with-response-stream')]
 --- no_error_log
 [error]
@@ -198,7 +177,7 @@ rejected
 [Bedrock::Sdk::call('js', 'converse', endpoint => $::TLS, @::KEY),
  "GET /gateway.log"]
 --- response_body_like eval
-[$::CONVERSE, main::logged('TLS', '2.0', 'converse')]
+[$::ANSWER{converse}, main::logged('TLS', '2.0', 'converse')]
 --- no_error_log
 [error]
 rejected
@@ -210,7 +189,7 @@ rejected
 [Bedrock::Sdk::call('js', 'converse-stream', endpoint => $::TLS, @::KEY),
  "GET /gateway.log"]
 --- response_body_like eval
-[$::CONVERSE_STREAM, main::logged('TLS', '2.0', 'converse-stream')]
+[$::ANSWER{'converse-stream'}, main::logged('TLS', '2.0', 'converse-stream')]
 --- no_error_log
 [error]
 rejected
@@ -223,7 +202,7 @@ rejected
                     http => '1.1', @::KEY),
  "GET /gateway.log"]
 --- response_body_like eval
-[$::INVOKE_STREAM,
+[$::ANSWER{'invoke-stream'},
  main::logged('TLS', '1.1', 'invoke-with-response-stream')]
 --- no_error_log
 [error]
@@ -289,7 +268,7 @@ qr/^\{"ok":false,"error":\{"name":"InvalidSignatureException",.*"status":403,/
  "GET /gateway.log",
  "GET /_emulator/requests?tag=js-nokeys&fields=auth"]
 --- response_body_like eval
-[$::CONVERSE, main::logged('H2', '2.0', 'converse', client => '-'),
+[$::ANSWER{converse}, main::logged('H2', '2.0', 'converse', client => '-'),
  qr/^\{"count":1,.*"access_key":"AKIDGATEWAY",.*"valid":true/]
 --- no_error_log
 [error]

@@ -364,6 +364,37 @@ _EOC_
 _EOC_
 }
 
+# What the emulator answers, as an SDK call through the driver returns it
+# (ok, the events of a stream, the whole text, the usage):
+# $ANSWER{converse}, {'converse-stream'}, {invoke}, {'invoke-stream'}.
+our $TEXT = 'The emulated model answers with deterministic words so that '
+    . 'tests can count every token it sends';
+
+sub answer {
+    my ($usage, @events) = @_;
+    my $re = '^\{"ok":true,"events":\[' . join(',', map { "\"$_\"" } @events)
+             . '\],"text":"' . quotemeta($TEXT) . '"'
+             . '.*"usage":\{' . $usage . '\}';
+    return qr/$re/s;
+}
+
+my @delta4 = ('contentBlockDelta') x 4;
+my @delta4_ = ('content_block_delta') x 4;
+
+our %ANSWER = (
+    'converse' =>
+        answer('"inputTokens":2,"outputTokens":16,"totalTokens":18'),
+    'converse-stream' =>
+        answer('"inputTokens":2,"outputTokens":16,"totalTokens":18',
+               'messageStart', @delta4, 'contentBlockStop', 'messageStop',
+               'metadata'),
+    'invoke' => answer('"input_tokens":2,"output_tokens":16'),
+    'invoke-stream' =>
+        answer('"input_tokens":2,"output_tokens":16',
+               'message_start', 'content_block_start', @delta4_,
+               'content_block_stop', 'message_delta', 'message_stop'),
+);
+
 # A request line and JSON body for the driver, for "--- request eval":
 #
 #     Bedrock::Sdk::call('js', 'converse', endpoint => ..., key => ...)
