@@ -53,7 +53,8 @@ add_block_preprocessor(sub {
     }
 _EOC_
 
-    Bedrock::Sdk::gateway($block);
+    Bedrock::Sdk::gateway($block, secrets => ['gw-secret-team-a-EXAMPLE',
+                                              'gw-secret-team-b-EXAMPLE']);
 
     $block->set_value("user_files", <<'_EOF_');
 >>> client-keys

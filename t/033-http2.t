@@ -62,7 +62,7 @@ add_block_preprocessor(sub {
     my $block = shift;
 
     Bedrock::Http2::preprocess($block);
-    Bedrock::Sdk::gateway($block);
+    Bedrock::Sdk::gateway($block, secrets => ['gw-secret-one', 'gw-secret-two']);
 
     $block->set_value("user_files", <<'_EOF_');
 >>> client-keys

@@ -157,13 +157,16 @@ sub install_packages {
     my $t0 = time;
     my ($rc, $out) = _run('npm', 'ci', '--prefix', $dir, '--no-audit',
                           '--no-fund', '--ignore-scripts',
-                          '--fetch-retries=1', '--fetch-timeout=60000');
+                          '--fetch-retries=1', '--fetch-timeout=60000',
+                          '--fetch-retry-mintimeout=1000',
+                          '--fetch-retry-maxtimeout=3000');
 
     if ($rc != 0) {
-        $out =~ s/\s+$//;
-        my @tail = (split /\n/, $out)[-3 .. -1];
+        my @why = grep { /code|errno|request to|network|ETARGET|E404/i }
+                  split /\n/, $out;
+        @why = (split /\n/, $out)[-2 .. -1] unless @why;
         return "npm ci failed (is the npm registry reachable?): "
-               . join(' / ', grep { defined } @tail);
+               . join(' / ', grep { defined } @why[0 .. ($#why > 2 ? 2 : $#why)]);
     }
 
     Test::More::diag(sprintf("Bedrock::Sdk: npm ci into %s took %.1f s",
@@ -303,7 +306,8 @@ sub stop {
 # and $TEST_NGINX_TLS_PORT (TLS with the test certificate: HTTP/2 or
 # HTTP/1.1 by ALPN).  Both get the internal location, the gateway's
 # credentials toward the emulator (key AKIDGATEWAY, secret $GATEWAY_SECRET)
-# and fast retries; the test server also gets /_sdk/ (the driver),
+# and fast retries, and no_error_log gets the gateway's secret and the
+# secrets given (secrets => [...]); the test server also gets /_sdk/ (the driver),
 # /_emulator/ (its control API) and /gateway.log, the access log of every
 # gateway request in the format
 #
@@ -312,7 +316,22 @@ sub stop {
 our $GATEWAY_SECRET = 'gw-upstream-secret-7Qx2';
 
 sub gateway {
-    my ($block) = @_;
+    my ($block, %opt) = @_;
+
+    # no secret in the error log (debug level), whatever else the block checks
+    my @secrets = ($GATEWAY_SECRET, @{ $opt{secrets} || [] });
+    my $lack = $block->no_error_log;
+
+    if (ref $lack eq 'ARRAY') {
+        $block->set_value('no_error_log', [@$lack, @secrets]);
+
+    } elsif (ref $lack) {
+        $block->set_value('no_error_log', [$lack, @secrets]);
+
+    } else {
+        $block->set_value('no_error_log',
+                          join("\n", grep { defined } $lack, @secrets));
+    }
 
     my $common = <<"_EOC_";
     bedrock_credentials key=AKIDGATEWAY secret=$GATEWAY_SECRET;
