@@ -350,10 +350,9 @@ ngx_http_bedrock_attempt_resume(ngx_http_request_t *r)
     if (ctx->relayed) {
         ngx_http_bedrock_real_usage(r, ctx);
 
-        if (ctx->usage_known) {
-            ngx_http_bedrock_limit_settle(r, ctx, ctx->input_tokens,
-                                          ctx->output_tokens);
-        }
+        /* without usage, an error relayed as it came costs nothing */
+        ngx_http_bedrock_limit_settle(r, ctx, ctx->input_tokens,
+                                      ctx->output_tokens);
 
         ngx_http_finalize_request(r, ngx_http_send_special(r, NGX_HTTP_LAST));
         return;

@@ -187,7 +187,30 @@ bedrock: giving up after 4 attempts: 503 ServiceUnavailableException
 
 
 
-=== TEST 8: exceptions in the middle of streams reach the client as Bedrock sent them, logged, not retried
+=== TEST 8: a 503 storm gives every reservation back: after six failed requests the zone is as full as before
+The zone holds 20000 tokens, four requests of about 4100: had the failed
+ones kept their reservations, the fifth would be refused.
+--- http_config
+    bedrock_limit_zone $bedrock_model zone=f8:1m tpm=20000;
+--- config
+    location /model/ {
+        bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
+        bedrock_retry attempts=2 base=10ms;
+        bedrock_limit zone=f8 nodelay;
+        add_header X-Limit $bedrock_limit_status always;
+    }
+--- request eval
+[($::BIG) x 7]
+--- more_headers eval
+[("X-Emulator-Fault: unavailable*12; key=f-8") x 6, ""]
+--- error_code eval
+[(503) x 6, 200]
+--- response_headers eval
+[("X-Limit: PASSED") x 7]
+
+
+
+=== TEST 9: exceptions in the middle of streams reach the client as Bedrock sent them, logged, not retried
 --- config
     location /model/ {
         bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
@@ -219,7 +242,7 @@ retrying
 
 
 
-=== TEST 9: a client that leaves during the backoff holds nothing and causes no later attempt
+=== TEST 10: a client that leaves during the backoff holds nothing and causes no later attempt
 The first attempt is throttled and the next would be 3 s later; the client
 leaves after half a second.
 --- http_config
@@ -245,7 +268,7 @@ client prematurely closed connection
 
 
 
-=== TEST 10: ... three seconds later Bedrock has still seen one attempt only
+=== TEST 11: ... three seconds later Bedrock has still seen one attempt only
 --- request eval
 ::log_of('f-14')
 --- wait: 3
@@ -253,7 +276,7 @@ client prematurely closed connection
 
 
 
-=== TEST 11: a client that leaves in the middle of a stream: Bedrock's connection is closed at once
+=== TEST 12: a client that leaves in the middle of a stream: Bedrock's connection is closed at once
 The emulator sends an event every 600 ms; the client leaves 400 ms after
 the first: nginx sees its connection closed and closes the one to Bedrock,
 which stops producing (it notices at its next writes).
@@ -275,7 +298,7 @@ client prematurely closed connection, so upstream connection is closed too
 
 
 
-=== TEST 12: ... the emulator saw the client go after a few events, and the next request is served
+=== TEST 13: ... the emulator saw the client go after a few events, and the next request is served
 --- wait: 1.5
 --- request eval
 [$::CONVERSE, ::log_of('f-16', 'status,stream,events')]
