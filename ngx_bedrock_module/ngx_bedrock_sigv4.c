@@ -831,8 +831,12 @@ ngx_bedrock_sigv4_canonical_headers(ngx_bedrock_sigv4_buf_t *b,
             return -1;
         }
 
+        /* a leading ':' is an HTTP/2 pseudo-header: ":authority" */
+
         for (k = 0; k < h[i].name.len; k++) {
-            if (!ngx_bedrock_sigv4_token_char(h[i].name.data[k])) {
+            if (!ngx_bedrock_sigv4_token_char(h[i].name.data[k])
+                && !(k == 0 && h[i].name.data[k] == ':'))
+            {
                 return -1;
             }
         }
@@ -2063,7 +2067,7 @@ ngx_bedrock_sigv4_parse_credential(const ngx_bedrock_sigv4_str_t *v,
 }
 
 
-/* lowercase tokens, sorted, unique, host among them */
+/* lowercase tokens, sorted, unique, host (or :authority) among them */
 
 static ngx_bedrock_sigv4_verdict_e
 ngx_bedrock_sigv4_parse_signed_headers(const ngx_bedrock_sigv4_str_t *v,
@@ -2083,6 +2087,10 @@ ngx_bedrock_sigv4_parse_signed_headers(const ngx_bedrock_sigv4_str_t *v,
 
         if (i < v->len && v->data[i] != ';') {
             c = v->data[i];
+
+            if (c == ':' && i == start) {
+                continue;
+            }
 
             if (!ngx_bedrock_sigv4_token_char(c) || (c >= 'A' && c <= 'Z'))
             {
@@ -2113,7 +2121,9 @@ ngx_bedrock_sigv4_parse_signed_headers(const ngx_bedrock_sigv4_str_t *v,
             }
         }
 
-        if (cur.len == 4 && memcmp(cur.data, "host", 4) == 0) {
+        if ((cur.len == 4 && memcmp(cur.data, "host", 4) == 0)
+            || (cur.len == 10 && memcmp(cur.data, ":authority", 10) == 0))
+        {
             host = 1;
         }
 
@@ -2173,9 +2183,12 @@ ngx_bedrock_sigv4_verify_size(const ngx_bedrock_sigv4_request_t *r,
         return 0;
     }
 
+    /* text + 16: the host may be signed as ":authority", a longer name */
+
     return NGX_BEDROCK_SIGV4_ALIGN
            + (r->nheaders + 1) * sizeof(ngx_bedrock_sigv4_header_t)
-           + ngx_bedrock_sigv4_request_bound(r, r->nheaders, text) + sts;
+           + ngx_bedrock_sigv4_request_bound(r, r->nheaders, text + 16)
+           + sts;
 }
 
 
@@ -2200,6 +2213,8 @@ ngx_bedrock_sigv4_verify(const ngx_bedrock_sigv4_request_t *r,
         ngx_bedrock_sigv4_literal("x-amz-date");
     static const ngx_bedrock_sigv4_str_t  host =
         ngx_bedrock_sigv4_literal("host");
+    static const ngx_bedrock_sigv4_str_t  authority =
+        ngx_bedrock_sigv4_literal(":authority");
 
     if (reason == NULL) {
         reason = &why;
@@ -2309,6 +2324,19 @@ ngx_bedrock_sigv4_verify(const ngx_bedrock_sigv4_request_t *r,
         {
             h[n++] = r->headers[i];
         }
+    }
+
+    /*
+     * Over HTTP/2 the AWS SDK for JavaScript v3 signs the host under its
+     * pseudo-header name, as AWS accepts: "host" is the value it had.
+     */
+
+    if (r->host.len && ngx_bedrock_sigv4_list_has(&a->signed_headers,
+                                                  &authority))
+    {
+        h[n].name = authority;
+        h[n].value = r->host;
+        n++;
     }
 
     rr = *r;

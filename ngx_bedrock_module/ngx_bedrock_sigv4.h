@@ -84,8 +84,9 @@ typedef struct {
  * (for verifying; the client's SignedHeaders pick among them).  Names
  * are matched without regard to case; repeated names are joined in list
  * order.  host, when set, is the value of the "host" header and any
- * "host" in the list is ignored: an HTTP/2 client signs its :authority
- * as host.
+ * "host" in the list is ignored.  For verifying, a client over HTTP/2
+ * may have signed that value as ":authority" (the AWS SDK for
+ * JavaScript v3 does): a ":authority" in SignedHeaders is host.
  *
  * payload_hash, when set, is used as is instead of hashing body: hash
  * a body once with ngx_bedrock_sigv4_payload_hash() and pass the hex on

@@ -5,8 +5,9 @@
  * gateway signs its requests with SigV4 for the gateway's host; with
  * bedrock_client_keys, the module checks that signature exactly as AWS
  * would (same verdicts, same 403 answers) and names the client in
- * $bedrock_client.  Over HTTP/2 the SDK signs :authority as host: nginx
- * lists it as a "host" header, so both protocols verify alike.
+ * $bedrock_client.  Over HTTP/2 nginx lists the client's :authority as a
+ * "host" header; the AWS SDK for JavaScript v3 signs it under the name
+ * ":authority", which the verifier takes as host.
  */
 
 
@@ -276,7 +277,7 @@ ngx_http_bedrock_client_verify(ngx_http_request_t *r,
     req.service.len = sizeof(NGX_BEDROCK_SIGV4_SERVICE) - 1;
     req.time = ngx_time();
 
-    /* HTTP/2 clients sign :authority, which nginx lists as host */
+    /* over HTTP/2 this is the :authority, signed as host or :authority */
     if (r->headers_in.host) {
         req.host.data = r->headers_in.host->value.data;
         req.host.len = r->headers_in.host->value.len;

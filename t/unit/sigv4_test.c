@@ -1765,6 +1765,69 @@ test_verify(void)
 }
 
 
+/*
+ * Over HTTP/2 the AWS SDK for JavaScript v3 signs the host as the
+ * ":authority" pseudo-header; nginx hands the value over as "host".
+ * The signature is botocore's SigV4Auth with that one name changed.
+ */
+
+static void
+test_verify_authority(void)
+{
+    header_t                     h[5];
+    const char                  *reason, *secret;
+    ngx_bedrock_sigv4_request_t  r;
+    ngx_bedrock_sigv4_verdict_e  v;
+
+    static const char  authorization[] =
+        "AWS4-HMAC-SHA256 Credential=GWKEYCLIENT0001/20260101/us-east-1/"
+        "bedrock/aws4_request, SignedHeaders=:authority;amz-sdk-request;"
+        "content-type;x-amz-date, Signature=6e8cf3f1ae8c7ac441981967934f97"
+        "858ae38800c47911af7c7a0f99613411c4";
+
+    secret = "client-secret-0001/abcdefghijklmnopqrstuv";
+
+    memset(&r, 0, sizeof(r));
+
+    h[0].name = S("host");
+    h[0].value = S("gateway.internal:8080");
+    h[1].name = S("content-type");
+    h[1].value = S("application/json");
+    h[2].name = S("amz-sdk-request");
+    h[2].value = S("attempt=1; max=3");
+    h[3].name = S("x-amz-date");
+    h[3].value = S("20260101T000000Z");
+    h[4].name = S("authorization");
+    h[4].value = S(authorization);
+
+    r.method = S("POST");
+    r.path = S("/model/us.anthropic.claude-3-7-sonnet-20250219-v1%3A0"
+               "/converse");
+    r.headers = h;
+    r.nheaders = 5;
+    r.host = S("gateway.internal:8080");
+    r.body = S("{\"messages\":[{\"role\":\"user\"}]}");
+    r.service = S("bedrock");
+    r.time = 1767225600;
+
+    v = verify(&r, S(authorization), secret, NULL, &reason);
+    ok(v == NGX_BEDROCK_SIGV4_OK, "verify: a signature over :authority "
+       "(HTTP/2) signs the host (%s: %s)",
+       ngx_bedrock_sigv4_verdict_name(v), reason);
+
+    v = verify(&r, S(authorization), "another-secret", NULL, &reason);
+    ok(v == NGX_BEDROCK_SIGV4_MISMATCH, "verify: over :authority, the "
+       "wrong secret is a mismatch (%s)", ngx_bedrock_sigv4_verdict_name(v));
+
+    h[0].value = S("gateway.other:8080");
+    r.host = S("gateway.other:8080");
+
+    v = verify(&r, S(authorization), secret, NULL, &reason);
+    ok(v == NGX_BEDROCK_SIGV4_MISMATCH, "verify: over :authority, another "
+       "host is a mismatch (%s)", ngx_bedrock_sigv4_verdict_name(v));
+}
+
+
 /* -- sizes -------------------------------------------------------------- */
 
 static void
@@ -1877,6 +1940,7 @@ main(void)
     test_key_cache();
     test_parse_authorization();
     test_verify();
+    test_verify_authority();
     test_sizes();
 
     return done_testing();
