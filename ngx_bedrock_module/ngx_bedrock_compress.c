@@ -104,9 +104,18 @@ ngx_bedrock_compress_body(const unsigned char *body, size_t len,
     memset(&ctx, 0, sizeof(ngx_bedrock_compress_ctx_t));
 
     cap = conf->max_input_tokens;
+    err[0] = '\0';
 
     if (ngx_bedrock_estimate_body(body, len, m, &est, err) != 0) {
         res->error = NGX_BEDROCK_COMPRESS_MALFORMED;
+
+        if (err[0] == '\0') {
+            /* the client is owed a reason whatever the estimator said */
+            snprintf(err, NGX_BEDROCK_ERROR_LEN,
+                     "Malformed input request: the body is not valid "
+                     "JSON, please reformat your input and try again.");
+        }
+
         return -1;
     }
 

@@ -272,8 +272,12 @@ bedrock_tokens_estimate(const unsigned char *body, size_t len,
     ngx_bedrock_view_t      view;
     ngx_bedrock_estimate_t  est;
 
+    err[0] = '\0';
+
     if (ngx_bedrock_estimate_body(body, len, m, &est, err) != 0) {
-        fprintf(stderr, "%s\n", err);
+        fprintf(stderr, "%s\n", err[0] ? err
+                : "Malformed input request: the body is not valid JSON, "
+                  "please reformat your input and try again.");
         return 1;
     }
 
