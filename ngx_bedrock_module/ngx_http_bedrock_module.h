@@ -115,6 +115,7 @@ struct ngx_http_bedrock_ctx_s {
     unsigned                     stream_broken:1;  /* undecodable */
     unsigned                     secret_headers:1;
     unsigned                     relayed:1;  /* client got the headers */
+    unsigned                     complete:1; /* ... and the whole answer */
     unsigned                     swallow:1;  /* this attempt is dropped */
     unsigned                     done:1;     /* this attempt is over */
 };

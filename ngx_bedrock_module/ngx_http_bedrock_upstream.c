@@ -148,6 +148,7 @@ ngx_http_bedrock_attempt(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
     ctx->attempts++;
     ctx->status = 0;
     ctx->swallow = 0;
+    ctx->complete = 0;
     ctx->done = 0;
     ngx_str_null(&ctx->error_type);
 
@@ -346,6 +347,28 @@ ngx_http_bedrock_attempt_resume(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_bedrock_module);
 
     r->write_event_handler = ngx_http_request_empty_handler;
+
+    if (ctx->relayed && !ctx->complete) {
+
+        /*
+         * The answer broke off after it reached the client (Bedrock cut
+         * it, reset it, or stalled past proxy_read_timeout): the upstream
+         * module ends the attempt without its last buffer.  The client's
+         * connection is closed without the end of the answer, as
+         * proxy_pass would, so that the client sees it cut.
+         */
+
+        if (!r->connection->error) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "bedrock: the answer of attempt %ui broke off "
+                          "after it reached the client, whose connection "
+                          "is closed, model \"%*s\"", ctx->attempts,
+                          ctx->model.id_len, ctx->model.id);
+        }
+
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
 
     if (ctx->relayed) {
         ngx_http_bedrock_real_usage(r, ctx);
@@ -715,6 +738,15 @@ ngx_http_bedrock_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     if (!ctx->swallow) {
         ngx_http_bedrock_watch(r, ctx, in);
+
+        /* the upstream module ends a whole answer with its last buffer */
+
+        for (cl = in; cl; cl = cl->next) {
+            if (cl->buf->last_in_chain || cl->buf->last_buf) {
+                ctx->complete = 1;
+            }
+        }
+
         return ngx_http_next_body_filter(r, in);
     }
 

@@ -242,7 +242,57 @@ retrying
 
 
 
-=== TEST 10: a client that leaves during the backoff holds nothing and causes no later attempt
+=== TEST 10: a stream cut after three events: nginx sees it, the module says so, the next request is served
+The client reads HTTP/1.0 here (a body until the connection closes); how a
+chunked client sees the cut is checked in t/082-load-faults.t.
+--- config
+    location /model/ {
+        bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
+        bedrock_retry attempts=3 base=10ms;
+    }
+--- request eval
+"POST $::M/converse-stream HTTP/1.0\n$::HI"
+--- more_headers
+X-Emulator-Fault: cut=3; key=f-11
+--- response_body_like: messageStart
+--- response_body_unlike: metadata
+--- error_log
+upstream prematurely closed connection
+bedrock: the answer of attempt 1 broke off
+--- no_error_log
+retrying
+[alert]
+[crit]
+
+
+
+=== TEST 11: ... and the next request is served
+--- request eval
+$::STREAM
+--- response_body_like: messageStart[\s\S]*metadata
+
+
+
+=== TEST 12: a stream that stalls past proxy_read_timeout after its first events is broken off the same way
+--- config
+    location /model/ {
+        bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
+        bedrock_retry attempts=3 base=10ms;
+    }
+--- request eval
+"POST $::M/converse-stream HTTP/1.0\n$::HI"
+--- more_headers
+X-Emulator-Event-Delay-Ms: 2500
+--- response_body_like: messageStart
+--- response_body_unlike: metadata
+--- error_log
+upstream timed out
+bedrock: the answer of attempt 1 broke off
+--- timeout: 5
+
+
+
+=== TEST 13: a client that leaves during the backoff holds nothing and causes no later attempt
 The first attempt is throttled and the next would be 3 s later; the client
 leaves after half a second.
 --- http_config
@@ -268,7 +318,7 @@ client prematurely closed connection
 
 
 
-=== TEST 11: ... three seconds later Bedrock has still seen one attempt only
+=== TEST 14: ... three seconds later Bedrock has still seen one attempt only
 --- request eval
 ::log_of('f-14')
 --- wait: 3
@@ -276,7 +326,7 @@ client prematurely closed connection
 
 
 
-=== TEST 12: a client that leaves in the middle of a stream: Bedrock's connection is closed at once
+=== TEST 15: a client that leaves in the middle of a stream: Bedrock's connection is closed at once
 The emulator sends an event every 600 ms; the client leaves 400 ms after
 the first: nginx sees its connection closed and closes the one to Bedrock,
 which stops producing (it notices at its next writes).
@@ -298,7 +348,7 @@ client prematurely closed connection, so upstream connection is closed too
 
 
 
-=== TEST 13: ... the emulator saw the client go after a few events, and the next request is served
+=== TEST 16: ... the emulator saw the client go after a few events, and the next request is served
 --- wait: 1.5
 --- request eval
 [$::CONVERSE, ::log_of('f-16', 'status,stream,events')]

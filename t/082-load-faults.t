@@ -1,6 +1,9 @@
 # Faults under load, on nginx with a master and two workers, in front of
 # the emulator:
 #
+#   cut      a stream Bedrock cuts or stalls after its first events: the
+#            client gets what came, then its connection closed without the
+#            end of the answer (no last chunk), so that it sees it cut;
 #   queued   2,000 clients queued in the zone at once: every one answered,
 #            the workers' memory bounded (measured);
 #   over     2,000 clients at once over the quota: every one answered, 200
@@ -72,6 +75,7 @@ start_nginx();
 
 my @figures;
 
+phase_cut() if !$ONLY || $ONLY eq 'cut';
 phase_queued() if !$ONLY || $ONLY eq 'queued';
 phase_over() if !$ONLY || $ONLY eq 'over';
 phase_leave() if !$ONLY || $ONLY eq 'leave';
@@ -92,6 +96,43 @@ done_testing();
 
 
 # -- the phases ------------------------------------------------------------
+
+# Bedrock's stream breaks off after three events: cut (FIN), then stalled
+# past proxy_read_timeout.  A whole stream is the control.
+sub phase_cut {
+    my $path = "/model/$MODEL{cut}/converse-stream";
+    my %cases = (
+        whole => [],
+        cut => ['X-Emulator-Fault: cut=3; key=cut-1'],
+        stalled => ['X-Emulator-Event-Delay-Ms: 2500'],
+    );
+    my %first = (cut => 3, stalled => 1);
+
+    for my $case (qw(whole cut stalled)) {
+        my ($res) = drive(port => $port{cut}, timeout => 10,
+                          requests => [request($path, max_tokens => 50,
+                                               headers => $cases{$case})]);
+        my $events = () = $res->{body} =~ /:event-type/g;
+
+        is($res->{status}, 200, "cut: $case stream: 200");
+
+        if ($case eq 'whole') {
+            ok($res->{complete}, "cut: a whole stream ends with its last "
+               . "chunk ($events events)");
+            next;
+        }
+
+        ok(!$res->{complete} && $res->{eof},
+           "cut: the $case stream reached the client with $events events, "
+           . "then its connection closed without the last chunk");
+        cmp_ok($events, '>=', $first{$case}, "cut: the $case stream's "
+               . "first events reached the client");
+    }
+
+    like(slurp("$dir/logs/error.log"),
+         qr/bedrock: the answer of attempt 1 broke off after it reached the client/,
+         'cut: logged');
+}
 
 # The key cools down for 2 s after a throttle: meanwhile $QUEUED clients
 # arrive and wait in the zone, all of them at once.  Then all are served,
