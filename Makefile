@@ -29,7 +29,8 @@ PURE_HDRS   := $(wildcard $(SRC_DIR)/ngx_bedrock_*.h)
 PURE_CFLAGS := -std=gnu99 -g -Wall -Wextra -Wno-unused-parameter -Werror \
                -I$(SRC_DIR)
 PURE_LIBS   := -lcjson -lcrypto -lm
-ASAN        := -fsanitize=address,undefined -fno-omit-frame-pointer
+ASAN        := -fsanitize=address,undefined -fno-sanitize-recover=all \
+               -fno-omit-frame-pointer
 
 UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(wildcard t/unit/*_test.c))
 FUZZ_BINS   := $(patsubst t/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard t/fuzz/fuzz_*.c))
@@ -99,6 +100,7 @@ $(BUILD)/fuzz/%: t/fuzz/%.c $(PURE_SRCS) $(PURE_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	@$(FUZZ_CC) $(PURE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all \
 	    -o $@ $< $(PURE_SRCS) $(PURE_LIBS)
 
 fuzz: $(FUZZ_BINS)
