@@ -677,9 +677,7 @@ ngx_bedrock_compress_cut(ngx_bedrock_compress_ctx_t *ctx, size_t i,
         return;
     }
 
-    chars = ngx_bedrock_view_text_chars(&ctx->view, i)
-            - ngx_bedrock_view_chars(&ctx->view, i, 0, h)
-            - ngx_bedrock_view_chars(&ctx->view, i, len - t, len);
+    chars = ngx_bedrock_view_chars(&ctx->view, i, h, len - t);
 
     m = ngx_bedrock_view_marker(marker, chars);
 

@@ -929,9 +929,13 @@ ngx_bedrock_view_converse_blocks(ngx_bedrock_view_t *v, cJSON *array,
         while (ngx_bedrock_view_iter_next(&bit) == 1) {
             rc = 0;
 
+            /* a block is a union of one member: else it is not ours to cut */
+
             if (ngx_bedrock_view_key(bit.item, "text")) {
-                rc = ngx_bedrock_view_add_role_text(v, role, bit.item,
-                                                    bit.start, bit.end);
+                if (it.item->child == bit.item && bit.item->next == NULL) {
+                    rc = ngx_bedrock_view_add_role_text(v, role, bit.item,
+                                                        bit.start, bit.end);
+                }
 
             } else if (ngx_bedrock_view_key(bit.item, "image")
                        || ngx_bedrock_view_key(bit.item, "video"))
@@ -998,7 +1002,8 @@ ngx_bedrock_view_converse_result(ngx_bedrock_view_t *v, cJSON *result,
                 rc = 0;
 
                 if (ngx_bedrock_view_key(bit.item, "text")
-                    && cJSON_IsString(bit.item))
+                    && cJSON_IsString(bit.item)
+                    && cit.item->child == bit.item && bit.item->next == NULL)
                 {
                     rc = ngx_bedrock_view_add_text(v, NGX_BEDROCK_TEXT_TOOL,
                                                    bit.start, bit.end, 0);
@@ -1411,9 +1416,7 @@ ngx_bedrock_view_cut(ngx_bedrock_view_t *v, size_t text, size_t head,
     t->cut = 1;
     t->head = head;
     t->tail = tail;
-    t->cut_chars = ngx_bedrock_view_text_chars(v, text)
-                   - ngx_bedrock_view_chars(v, text, 0, head)
-                   - ngx_bedrock_view_chars(v, text, len - tail, len);
+    t->cut_chars = ngx_bedrock_view_chars(v, text, head, len - tail);
 }
 
 
@@ -1450,7 +1453,7 @@ size_t
 ngx_bedrock_view_chars(const ngx_bedrock_view_t *v, size_t text,
     size_t from, size_t to)
 {
-    size_t                          i, n, e;
+    size_t                          i, n, e, k;
     uint64_t                        w;
     unsigned                        u;
     const unsigned char            *p, *b;
@@ -1504,8 +1507,14 @@ ngx_bedrock_view_chars(const ngx_bedrock_view_t *v, size_t text,
 
         e = e < to ? e : to;
 
-        /* its bytes were counted one by one above: count it once */
-        n -= (e - i) - 1;
+        /*
+         * Its bytes were counted one by one above: count it once.  cJSON
+         * takes any four bytes after "\\u", continuation bytes too.
+         */
+
+        for (k = i + 1; k < e; k++) {
+            n -= ((p[k] & 0xc0) != 0x80);
+        }
     }
 
     return n;
@@ -1537,7 +1546,9 @@ ngx_bedrock_view_marker(unsigned char *buf, size_t chars)
                    "\\n[... %s character%s cut by the gateway ...]\\n",
                    grouped, chars == 1 ? "" : "s");
 
-    return (size_t) len;
+    /* the longest count of a size_t fits; never more than was written */
+    return len < NGX_BEDROCK_VIEW_MARKER_LEN
+           ? (size_t) len : NGX_BEDROCK_VIEW_MARKER_LEN - 1;
 }
 
 
@@ -1661,9 +1672,9 @@ int
 ngx_bedrock_view_serialize(const ngx_bedrock_view_t *v, unsigned char **out,
     size_t *len)
 {
-    size_t                     i, j, n, ne, size, pos, w;
-    unsigned char             *buf;
-    ngx_bedrock_view_edit_t   *edits, *e;
+    size_t                       i, j, n, ne, size, pos, w;
+    unsigned char               *buf;
+    ngx_bedrock_view_edit_t     *edits, *e;
     ngx_bedrock_view_message_t  *msg;
 
     n = 0;

@@ -178,7 +178,7 @@ size_t ngx_bedrock_view_text_chars(ngx_bedrock_view_t *v, size_t text);
  * ...]\\n", a line of its own once decoded), into buf of at least
  * NGX_BEDROCK_VIEW_MARKER_LEN bytes; returns its length.
  */
-#define NGX_BEDROCK_VIEW_MARKER_LEN  64
+#define NGX_BEDROCK_VIEW_MARKER_LEN  96
 size_t ngx_bedrock_view_marker(unsigned char *buf, size_t chars);
 
 /*
