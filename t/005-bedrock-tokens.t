@@ -250,8 +250,9 @@ my $small = '{"anthropic_version":"bedrock-2023-05-31","max_tokens":512,'
     like($err4, qr/^\Q$said\E/,
          "a cap nothing fits: the 413 message with the estimate and the cap");
 
-    my ($rc5, undef, $err5) = cli('{"foo":"' . ('x' x 4000) . '"}',
-                                  '--path', $claude, '--compress', '100');
+    my $unknown = JSON::PP->new->utf8->encode({ foo => words(2000, 3) });
+    my ($rc5, undef, $err5) = cli($unknown, '--path', $claude,
+                                  '--compress', '100');
     is($rc5, 1, 'an unknown shape over the cap: exit 1');
     like($err5, qr/cannot shorten a request of this shape/,
          'an unknown shape over the cap: says why');
