@@ -398,7 +398,8 @@ check_cut(const char *in, const char *out)
 
 /*
  * Equal, member by member in order; cJSON_Compare() looks members up by
- * name, so an object with a name twice would not even equal itself.
+ * name, so an object with a name twice would not even equal itself, and
+ * finds two infinities unequal.
  */
 
 static int
@@ -416,6 +417,11 @@ check_equal(const cJSON *a, const cJSON *b)
 
     if (cJSON_IsString(a)) {
         return strcmp(a->valuestring, b->valuestring) == 0;
+    }
+
+    if (cJSON_IsNumber(a)) {
+        /* bit for bit: an overflow is inf, and inf - inf is no zero */
+        return memcmp(&a->valuedouble, &b->valuedouble, sizeof(double)) == 0;
     }
 
     if (!cJSON_IsObject(a) && !cJSON_IsArray(a)) {
