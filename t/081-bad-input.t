@@ -30,6 +30,9 @@ _EOC_
     location /_emulator/ {
         proxy_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT;
     }
+    location = /error.log {
+        alias logs/error.log;
+    }
 _EOC_
 
     $block->set_value("no_error_log", "[alert]\n[crit]\n[emerg]\n")
@@ -362,60 +365,44 @@ X-Emulator-Tag: bad-11
 
 
 
-=== TEST 15: a chunked request body spilled to a temp file reaches Bedrock whole, with a Content-Length
+=== TEST 15: chunked request bodies, spilled to a temp file and in memory, reach Bedrock whole, never chunked
 --- config
     client_body_buffer_size 4k;
     location /model/ {
         bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
         bedrock_retry off;
     }
+--- log_level: info
 --- request eval
-"POST $::M/converse\n" . ::chunked($::CHUNKED_BODY, 4000)
---- more_headers
-X-Emulator-Tag: bad-15
-Transfer-Encoding: chunked
---- response_body_like eval
-$::OK
---- error_log
-a client request body is buffered to a temporary file
-
-
-
-=== TEST 16: ... and one in memory, in 20-byte chunks: Bedrock got both whole, never chunked
---- request eval
-["POST $::M/converse\n" . ::chunked($::HI, 20),
- ::log_of('bad-15', 'body_sha256,body_length,headers')]
+["POST $::M/converse\n" . ::chunked($::CHUNKED_BODY, 4000),
+ "POST $::M/converse\n" . ::chunked($::HI, 20),
+ ::log_of('bad-15', 'body_sha256,body_length,headers'), "GET /error.log"]
 --- more_headers eval
-["X-Emulator-Tag: bad-15\nTransfer-Encoding: chunked", ""]
+["X-Emulator-Tag: bad-15\nTransfer-Encoding: chunked",
+ "X-Emulator-Tag: bad-15\nTransfer-Encoding: chunked", "", ""]
 --- error_code eval
-[200, 200]
+[200, 200, 200, 200]
 --- response_body_like eval
-[$::OK,
- qr/^(?!.*transfer-encoding).*"count":2,.*"body_length":48054,"body_sha256":"${\ Digest::SHA::sha256_hex($::CHUNKED_BODY) }".*"content-length":"48054".*"body_length":56,"body_sha256":"${\ Digest::SHA::sha256_hex($::HI) }".*"content-length":"56"/s]
+[$::OK, $::OK,
+ qr/^(?!.*transfer-encoding).*"count":2,.*"body_length":48054,"body_sha256":"${\ Digest::SHA::sha256_hex($::CHUNKED_BODY) }".*"content-length":"48054".*"body_length":56,"body_sha256":"${\ Digest::SHA::sha256_hex($::HI) }".*"content-length":"56"/s,
+ qr/a client request body is buffered to a temporary file/]
 
 
 
-=== TEST 17: a broken chunked framing: nginx's own 400
+=== TEST 16: a broken chunked framing: nginx's own 400; the next request is served
+--- log_level: info
 --- request eval
-"POST $::M/converse\nzz\r\n{}\r\n0\r\n\r\n"
---- more_headers
-Transfer-Encoding: chunked
---- error_code: 400
---- response_body_like: 400 Bad Request
---- error_log
-client sent invalid chunked body
-
-
-
-=== TEST 18: ... and the next request is served
---- request eval
-$::GOOD
+["POST $::M/converse\nzz\r\n{}\r\n0\r\n\r\n", $::GOOD, "GET /error.log"]
+--- more_headers eval
+["Transfer-Encoding: chunked", "", ""]
+--- error_code eval
+[400, 200, 200]
 --- response_body_like eval
-$::OK
+[qr/400 Bad Request/, $::OK, qr/client sent invalid chunked body/]
 
 
 
-=== TEST 19: HTTP/1.0: an answer with its length, a stream until the connection closes
+=== TEST 17: HTTP/1.0: an answer with its length, a stream until the connection closes
 --- request eval
 ["POST $::M/converse HTTP/1.0\n$::HI",
  "POST $::M/converse-stream HTTP/1.0\n$::HI"]
@@ -429,7 +416,7 @@ $::OK
 
 
 
-=== TEST 20: on one keep-alive connection, bad requests do not disturb the good ones after them
+=== TEST 18: on one keep-alive connection, bad requests do not disturb the good ones after them
 --- pipelined_requests eval
 [::converse('{"messages":[}'), "POST $::M/chat\n{}", "GET $::M/converse",
  $::GOOD, ::converse(::with_text("\xff")), $::GOOD]
@@ -441,7 +428,7 @@ $::OK
 
 
 
-=== TEST 21: NUL and control bytes, a byte order mark, bytes after the JSON: 400
+=== TEST 19: NUL and control bytes, a byte order mark, bytes after the JSON: 400
 --- request eval
 [::converse(::with_text("a\x00b")), ::converse(::with_text("a\x1fb")),
  ::converse("\xef\xbb\xbf$::HI"), ::converse("$::HI\x00"), ::converse("$::HI x"),
@@ -455,10 +442,44 @@ X-Emulator-Tag: bad-19
 
 
 
-=== TEST 22: a bad escape in the path: nginx's own 400; the next request is served
+=== TEST 20: a bad escape in the path: nginx's own 400; the next request is served
 --- request eval
 ["POST /model/%zz/converse\n$::HI", $::GOOD]
 --- error_code eval
 [400, 200]
 --- response_body_like eval
 [qr/400 Bad Request/, $::OK]
+
+
+
+=== TEST 21: with error_page, nginx's own refusals of headers and bodies too large come in Bedrock's shape too
+The recipe of docs/reliability.md: 494 is nginx's code for request headers
+over large_client_header_buffers, answered 400.
+--- config
+    error_page 494 = @headers_too_large;
+    location @headers_too_large {
+        default_type application/json;
+        add_header x-amzn-ErrorType "ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/" always;
+        return 400 '{"message":"Request headers too large."}';
+    }
+    location /model/ {
+        client_max_body_size 1m;
+        error_page 413 = @body_too_large;
+        bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
+    }
+    location @body_too_large {
+        default_type application/json;
+        add_header x-amzn-ErrorType "ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/" always;
+        return 413 '{"message":"Request body too large."}';
+    }
+--- request eval
+[$::GOOD, ::converse($::HUGE), $::GOOD]
+--- more_headers eval
+["X-Big: " . ('a' x 9000), "", ""]
+--- error_code eval
+[400, 413, 200]
+--- response_headers eval
+[$::VALIDATION, $::VALIDATION, ""]
+--- response_body_like eval
+[qr/^\{"message":"Request headers too large\."\}$/,
+ qr/^\{"message":"Request body too large\."\}$/, $::OK]
