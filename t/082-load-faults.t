@@ -52,6 +52,25 @@ my $ONLY = $ENV{STRESS_ONLY} || '';           # a phase name, to run one
 plan skip_all => 'the module is not built: set TEST_NGINX_LOAD_MODULES'
     unless $MODULES;
 
+# a socket per queued client: the soft limit of open files is raised to
+# the hard one (a shell's "ulimit -n" may be 1024), once
+my $NOFILE = `sh -c 'ulimit -Hn'` =~ /(\d+)/ ? $1 : 20000;
+$NOFILE = 20000 if $NOFILE > 20000;
+
+if (!$ENV{BEDROCK_082_NOFILE} && `sh -c 'ulimit -n'` =~ /(\d+)/
+    && $1 < $NOFILE)
+{
+    $ENV{BEDROCK_082_NOFILE} = $NOFILE;
+    exec('sh', '-c', 'ulimit -n "$BEDROCK_082_NOFILE"; exec "$@"', 'sh',
+         $^X, (map { "-I$_" } @INC), $0, @ARGV)
+        or die "exec: $!";
+}
+
+if ($NOFILE < $QUEUED * 2 + 500) {
+    $QUEUED = int(($NOFILE - 500) / 2);
+    diag("only $NOFILE open files allowed: $QUEUED clients at once");
+}
+
 Bedrock::Emulator::start(auth => 'none', log_size => 100000);
 
 my $dir = tempdir('bedrock-082-XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -264,7 +283,7 @@ sub phase_reload {
                     tick => sub {
                         return if time < $next || $reloads >= $RELOADS;
                         write_conf("# reload $reloads");
-                        kill 'HUP', $master;
+                        nginx('-s', 'reload');
                         $reloads++;
                         $next += $every;
                     });
@@ -430,14 +449,14 @@ SERVER
     spew("$dir/conf/nginx.conf", $load . <<"CONF"
 $user
 worker_processes 2;
-worker_rlimit_nofile 20000;
+worker_rlimit_nofile $NOFILE;
 master_process on;
 daemon on;
 error_log $dir/logs/error.log info;
 pid $dir/logs/nginx.pid;
 
 events {
-    worker_connections 10000;
+    worker_connections ${\ int($NOFILE / 2) };
     accept_mutex off;
 }
 
