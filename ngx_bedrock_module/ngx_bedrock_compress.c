@@ -66,6 +66,7 @@ typedef struct {
     /* the plan */
     size_t                        k;
     unsigned                      maximal:1;
+    unsigned                      costed:1;
 } ngx_bedrock_compress_ctx_t;
 
 
@@ -163,6 +164,21 @@ ngx_bedrock_compress_body(const unsigned char *body, size_t len,
         if (pass == NGX_BEDROCK_COMPRESS_PASSES) {
             /* the plan that cuts and drops all it may */
             need = (uint64_t) -1 / 4;
+        }
+
+        /*
+         * What dropping each run of turns would save is only asked of the
+         * estimator when cutting cannot be enough: a pass over the body.
+         */
+
+        if (need > ctx.floor_savings && !ctx.costed
+            && ctx.last > ctx.first)
+        {
+            if (ngx_bedrock_compress_costs(&ctx) != 0) {
+                goto failed;
+            }
+
+            ctx.costed = 1;
         }
 
         ngx_bedrock_compress_plan(&ctx, need);
@@ -325,13 +341,9 @@ ngx_bedrock_compress_setup(ngx_bedrock_compress_ctx_t *ctx)
         ctx->floor_savings += t->tokens - t->floor;
     }
 
-    /* what dropping [first, k) saves, for every k */
+    /* the floor savings of [first, k), for every k */
 
     if (ctx->last > ctx->first) {
-        if (ngx_bedrock_compress_costs(ctx) != 0) {
-            return -1;
-        }
-
         floor_in = 0;
 
         for (msg = ctx->first; msg < ctx->last; msg++) {
@@ -642,7 +654,7 @@ static void
 ngx_bedrock_compress_cut(ngx_bedrock_compress_ctx_t *ctx, size_t i,
     uint64_t target, size_t *head, size_t *tail, uint64_t *tokens)
 {
-    size_t                        len, h, t, chars, m;
+    size_t                        len, h, t, m;
     double                        keep;
     uint64_t                      mt, n;
     unsigned char                 marker[NGX_BEDROCK_VIEW_MARKER_LEN];
@@ -677,9 +689,13 @@ ngx_bedrock_compress_cut(ngx_bedrock_compress_ctx_t *ctx, size_t i,
         return;
     }
 
-    chars = ngx_bedrock_view_chars(&ctx->view, i, h, len - t);
+    /*
+     * The marker's count is not known before the cut is written (it is
+     * counted then, once); its bytes are an upper bound of it, which
+     * weighs a token at most more.
+     */
 
-    m = ngx_bedrock_view_marker(marker, chars);
+    m = ngx_bedrock_view_marker(marker, len - h - t);
 
     /* in three pieces, each rounded up: never under the whole */
 
