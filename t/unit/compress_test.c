@@ -1292,7 +1292,7 @@ test_properties(void)
     uint64_t   seed;
 
     env = getenv("COMPRESS_CASES");
-    cases = env ? (unsigned) strtoul(env, NULL, 10) : 600;
+    cases = env ? (unsigned) strtoul(env, NULL, 10) : 400;
 
     env = getenv("COMPRESS_SEED");
     seed = env ? strtoull(env, NULL, 10) : 20260101;
