@@ -125,4 +125,41 @@ bench: deps-bench
 clean:
 	rm -rf $(BUILD) bin t/servroot*
 
+# -- reliability: owned by the reliability suite --
+#
+#   make reliability     the long parts of the reliability suite, in turn:
+#   make valgrind        the Test::Nginx suites with nginx under valgrind
+#   make asan            the suites on nginx and the module built with ASan
+#                        from an nginx source tree (NGINX_SRC, or
+#                        ASAN_NGINX_SRC with make reliability)
+#   make stress          t/082-load-faults.t, larger and longer
+#   make fuzz-long       each fuzz target for FUZZ_LONG_SECONDS
+#
+# docs/reliability.md says what each checks and what it measured.
+
+ASAN_NGINX_SRC    ?= $(NGINX_SRC)
+FUZZ_LONG_SECONDS ?= 600
+
+.PHONY: reliability valgrind asan stress fuzz-long
+
+reliability: valgrind asan stress fuzz-long
+
+valgrind: deps-test
+	@$(MAKE) --no-print-directory all
+	BUILD=$(BUILD) util/valgrind-suite
+
+asan: deps-test
+	BUILD=$(BUILD) util/asan-nginx "$(ASAN_NGINX_SRC)"
+
+stress: deps-test
+	@$(MAKE) --no-print-directory all
+	BUILD=$(BUILD) util/stress
+
+fuzz-long: deps-test
+	@$(MAKE) --no-print-directory fuzz
+	BEDROCK_BUILD=$(CURDIR)/$(BUILD) FUZZ_SECONDS=$(FUZZ_LONG_SECONDS) \
+	    tini -s -- $(PROVE) -v t/004-fuzz.t
+
+# -- end of reliability --
+
 FORCE:
