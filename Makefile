@@ -88,7 +88,8 @@ bin/bedrock-tokens: util/bedrock-tokens.c $(BUILD)/libbedrock.a $(PURE_HDRS)
 	@echo "  LINK    $@"
 	@$(CC) $(PURE_CFLAGS) -O2 -o $@ $< $(BUILD)/libbedrock.a $(PURE_LIBS)
 
-$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(BUILD)/libbedrock-asan.a
+$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h t/unit/compress_check.h \
+                 $(BUILD)/libbedrock-asan.a
 	@mkdir -p $(dir $@)
 	@echo "  UNIT    $@"
 	@$(CC) $(PURE_CFLAGS) -O1 $(ASAN) -It/unit -o $@ $< \
@@ -96,7 +97,7 @@ $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(BUILD)/libbedrock-asan.a
 
 unit: $(UNIT_BINS)
 
-$(BUILD)/fuzz/%: t/fuzz/%.c $(PURE_SRCS) $(PURE_HDRS)
+$(BUILD)/fuzz/%: t/fuzz/%.c t/unit/compress_check.h $(PURE_SRCS) $(PURE_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	@$(FUZZ_CC) $(PURE_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined \
