@@ -63,6 +63,12 @@ typedef struct {
 } ngx_bedrock_model_t;
 
 
+/* the answer to a path that names no operation (404) */
+#define NGX_BEDROCK_PATH_ERROR                                                \
+    "Unknown operation: the path must be /model/{modelId}/{invoke|"           \
+    "invoke-with-response-stream|converse|converse-stream}"
+
+
 /*
  * Parses a raw request path (no query string) of the form
  * "/model/{modelId}/{operation}", percent-decoding the modelId into buf,

@@ -92,10 +92,7 @@ ngx_http_bedrock_handler(ngx_http_request_t *r)
 
         return ngx_http_bedrock_send_error(r, NGX_HTTP_NOT_FOUND,
                                            "UnknownOperationException",
-                                           "Unknown operation: the path must "
-                                           "be /model/{modelId}/{invoke|"
-                                           "invoke-with-response-stream|"
-                                           "converse|converse-stream}");
+                                           "%s", NGX_BEDROCK_PATH_ERROR);
     }
 
     if (rc != NGX_OK) {

@@ -19,12 +19,6 @@
 #include "ngx_bedrock_compress.h"
 
 
-/* the module's answer to a path that names no operation (404) */
-#define BEDROCK_TOKENS_BAD_PATH                                               \
-    "Unknown operation: the path must be /model/{modelId}/{invoke|"           \
-    "invoke-with-response-stream|converse|converse-stream}"
-
-
 static const char  *usage =
     "usage: bedrock-tokens --path /model/{modelId}/{operation} [options]"
     " < body.json\n"
@@ -147,7 +141,7 @@ main(int argc, char **argv)
     if (ngx_bedrock_model_parse_path((unsigned char *) path, plen, id, &m)
         != 0)
     {
-        fprintf(stderr, "%s\n", BEDROCK_TOKENS_BAD_PATH);
+        fprintf(stderr, "%s\n", NGX_BEDROCK_PATH_ERROR);
         free(id);
         return 1;
     }
