@@ -15,7 +15,10 @@
  *                usage read as the module reads it
  *   usage        ngx_bedrock_usage_body() of a Converse answer
  *
- *   bench/micro BODIES_DIR
+ *   bench/micro BODIES_DIR [PART...]
+ *
+ * (only the parts named, when some are: estimate, parse, compress, sign,
+ * eventstream, usage)
  *
  * Time is the thread's CPU time, so that other processes on the machine
  * do not count; each figure is the median of 5 trials of at least 0.1 s.
@@ -86,6 +89,8 @@ static size_t micro_stream(unsigned char *buf, size_t size);
 
 
 static volatile uint64_t   micro_sink;
+static int                 micro_argc;
+static char              **micro_argv;
 static uint64_t            micro_cap;
 static ngx_bedrock_sigv4_key_cache_t  micro_cache;
 
@@ -197,7 +202,20 @@ static void
 micro_row(const char *part, micro_body_t *b, micro_op_pt op,
     micro_sum_t *sum)
 {
+    int     i;
     double  t;
+
+    if (micro_argc > 2) {
+        for (i = 2; i < micro_argc; i++) {
+            if (strncmp(part, micro_argv[i], strlen(micro_argv[i])) == 0) {
+                break;
+            }
+        }
+
+        if (i == micro_argc) {
+            return;
+        }
+    }
 
     t = micro_time(op, b);
 
@@ -518,10 +536,13 @@ main(int argc, char **argv)
         "converse-1m", "claude-1m"
     };
 
-    if (argc != 2) {
-        fprintf(stderr, "usage: micro BODIES_DIR\n");
+    if (argc < 2) {
+        fprintf(stderr, "usage: micro BODIES_DIR [PART...]\n");
         return 2;
     }
+
+    micro_argc = argc;
+    micro_argv = argv;
 
     for (i = 0; i < 6; i++) {
         bodies[i].name = names[i];

@@ -79,16 +79,31 @@ typedef struct {
 int ngx_bedrock_estimate_body(const unsigned char *body, size_t len,
     const ngx_bedrock_model_t *m, ngx_bedrock_estimate_t *est, char *err);
 
-/* Tokens of a run of UTF-8 text (raw, not JSON-escaped). */
+/*
+ * Tokens of a run of UTF-8 text (raw, not JSON-escaped).  A text of over
+ * 8 KB is priced by sample: its first 8 KB in full, then 256 bytes of
+ * every KB, scaled to the rest (bench/estimate/README.md has what that costs
+ * in accuracy).  The same bytes always give the same count.
+ */
 uint64_t ngx_bedrock_estimate_text(const unsigned char *p, size_t len);
 
 /*
  * Tokens of the content of a JSON string, as it stands between the
- * quotes, escapes and all: the same as ngx_bedrock_estimate_text() of the
- * decoded text.  This is how ngx_bedrock_estimate_body() prices every
- * text, string by string, each rounded up to a whole token.
+ * quotes, escapes and all.  This is how ngx_bedrock_estimate_body()
+ * prices every text, string by string, each rounded up to a whole token,
+ * long ones by sample as above (by the bytes as they stand: so the same
+ * as ngx_bedrock_estimate_text() of the decoded text only for a string
+ * too short to be sampled in either form).
  */
 uint64_t ngx_bedrock_estimate_json_text(const unsigned char *p, size_t len);
+
+/*
+ * For the bench and the tests: the same as ngx_bedrock_estimate_text()
+ * (json 0) or ngx_bedrock_estimate_json_text() (json 1) with every byte
+ * priced, however long the text.
+ */
+uint64_t ngx_bedrock_estimate_text_whole(const unsigned char *p, size_t len,
+    int json);
 
 /*
  * Reads the pixel size of a PNG, JPEG, GIF or WebP image from the head of

@@ -26,6 +26,7 @@ typedef struct {
     char            category[16];
     uint64_t        tokens;
     uint64_t        estimate;
+    uint64_t        whole;          /* every byte priced, no sample */
     double          error;          /* (estimate - tokens) / tokens */
     unsigned char  *text;
     size_t          len;
@@ -332,7 +333,9 @@ report(void)
     int                     rc;
     char                    err[NGX_BEDROCK_ERROR_LEN];
     size_t                  i, j, k, within, over1k, under1k, rounds;
-    double                  t0, t, secs, best, sum, abs_sum, min_err;
+    size_t                  sampled;
+    double                  t0, t, secs, best, sum, abs_sum, min_err, d;
+    double                  d_sum, d_abs, d_min, d_max;
     uint64_t                bytes, sink;
     buf_t                   body;
     sample_t              **order;
@@ -352,6 +355,9 @@ report(void)
     for (i = 0; i < nsamples; i++) {
         samples[i].estimate = ngx_bedrock_estimate_text(samples[i].text,
                                                         samples[i].len);
+        samples[i].whole = ngx_bedrock_estimate_text_whole(samples[i].text,
+                                                           samples[i].len,
+                                                           0);
         samples[i].error = ((double) samples[i].estimate
                             - (double) samples[i].tokens)
                            / (double) (samples[i].tokens ? samples[i].tokens
@@ -399,6 +405,41 @@ report(void)
                (unsigned long long) order[i - 1]->tokens,
                (unsigned long long) order[i - 1]->estimate,
                100 * order[i - 1]->error);
+    }
+
+    /*
+     * What pricing long texts by sample moved: the samples whose estimate
+     * differs from the one with every byte priced, or that are long
+     * enough to be sampled at all (over 8 KB).
+     */
+
+    sampled = 0;
+    d_sum = 0;
+    d_abs = 0;
+    d_min = 0;
+    d_max = 0;
+
+    for (i = 0; i < nsamples; i++) {
+        if (samples[i].len <= 8192 && samples[i].estimate == samples[i].whole)
+        {
+            continue;
+        }
+
+        d = ((double) samples[i].estimate - (double) samples[i].whole)
+            / (double) (samples[i].whole ? samples[i].whole : 1);
+        sampled++;
+        d_sum += d;
+        d_abs += d < 0 ? -d : d;
+        d_min = d < d_min ? d : d_min;
+        d_max = d > d_max ? d : d_max;
+    }
+
+    if (sampled) {
+        printf("sampled:            %zu samples over 8 KB priced by sample;"
+               " against every byte\n                    priced: mean"
+               " %+.2f%%, mean absolute %.2f%%, from %+.2f%% to %+.2f%%\n",
+               sampled, 100 * d_sum / sampled, 100 * d_abs / sampled,
+               100 * d_min, 100 * d_max);
     }
 
     printf("per category:        n   mean    |mean|  min     within 10%%\n");

@@ -12,11 +12,18 @@
  *  - the same bytes give the same estimate;
  *  - the text scan counts a text the same whether it sees it whole (64
  *    bytes at a time) or as a JSON string escaped character by character
- *    (byte by byte).
+ *    (byte by byte), every byte priced;
+ *  - texts over 8 KB are priced by sample, by their bytes as they stand:
+ *    up to 8 KB a text costs what every byte priced costs; a text costs
+ *    the same as raw text and as a JSON string where the two are the same
+ *    bytes; and the input made a long JSON string (escaped, repeated past
+ *    16 KB) costs the same in a body as alone.
  */
 
 
+#include <ctype.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +45,76 @@ static const char  *paths[] = {
      "application-inference-profile%2Fx/converse-stream"),
     "/model/some.model/invoke"
 };
+
+
+/*
+ * The input as the content of a JSON string, escaped where it must be and
+ * repeated past 16 KB, so that it is priced by sample: in a body it costs
+ * what it costs alone, or the body is refused (the input was not UTF-8).
+ */
+
+static void
+long_string(const uint8_t *data, size_t size, ngx_bedrock_model_t *m)
+{
+    int                     rc;
+    char                    err[NGX_BEDROCK_ERROR_LEN];
+    size_t                  i, n, len;
+    unsigned char          *b;
+    ngx_bedrock_estimate_t  est;
+
+    if (size == 0) {
+        return;
+    }
+
+    len = 0;
+
+    for (i = 0; i < size; i++) {
+        len += (data[i] == '"' || data[i] == '\\') ? 2
+               : (data[i] < 0x20) ? 6 : 1;
+    }
+
+    n = 16384 / len + 1;
+    b = malloc(11 + n * len + 2);
+    memcpy(b, "{\"prompt\":\"", 11);
+    len = 11;
+
+    while (n--) {
+        for (i = 0; i < size; i++) {
+            if (data[i] == '"' || data[i] == '\\') {
+                b[len++] = '\\';
+                b[len++] = data[i];
+
+            } else if (data[i] < 0x20) {
+                len += sprintf((char *) b + len, "\\u%04x", data[i]);
+
+            } else {
+                b[len++] = data[i];
+            }
+        }
+    }
+
+    memcpy(b + len, "\"}", 2);
+
+    rc = ngx_bedrock_estimate_body(b, len + 2, m, &est, err);
+
+    /* base64 (or what looks like it) is not text: not priced as text */
+
+    for (i = 11; i < 11 + 128; i++) {
+        if (!isalnum(b[i]) && b[i] != '+' && b[i] != '/' && b[i] != '='
+            && b[i] != '-' && b[i] != '_' && b[i] != '\\')
+        {
+            break;
+        }
+    }
+
+    if (rc == 0 && i < 11 + 128 && memcmp(b + 11, "data:", 5) != 0
+        && est.text_tokens != ngx_bedrock_estimate_json_text(b + 11, len - 11))
+    {
+        abort();
+    }
+
+    free(b);
+}
 
 
 int
@@ -138,11 +215,33 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     b = ngx_bedrock_estimate_json_text(esc, e - esc);
 
-    if (a != b) {
+    if (size <= 8192 / 6 && a != b) {
         abort();
     }
 
-    (void) ngx_bedrock_estimate_json_text(data, size);
+    if (ngx_bedrock_estimate_text_whole(data, size, 0)
+        != ngx_bedrock_estimate_text_whole(esc, e - esc, 1))
+    {
+        abort();
+    }
+
+    if (size <= 8192 && a != ngx_bedrock_estimate_text_whole(data, size, 0)) {
+        abort();
+    }
+
+    b = ngx_bedrock_estimate_json_text(data, size);
+
+    for (i = 0; i < size; i++) {
+        if (data[i] == '"' || data[i] == '\\' || data[i] < 0x20) {
+            break;
+        }
+    }
+
+    if (i == size && a != b) {
+        abort();
+    }
+
+    long_string(data, size, &m);
 
     /* the input as an image's base64 */
 

@@ -804,6 +804,248 @@ test_huge(void)
 }
 
 
+/*
+ * Long texts, priced by sample past their first 8 KB: close to every
+ * byte priced, the same bytes always the same count, a string in a body
+ * the same as the same content alone, and every byte still checked.
+ */
+
+/* a long text of varied pieces: prose, code, JSON, CJK, escapes */
+static size_t
+long_text(char *out, size_t want, unsigned seed, int json)
+{
+    size_t       n, k;
+    const char  *pc;
+    static const char  *prose[] = {
+        "The gateway prices every request before it is sent. ",
+        "Quotas are kept per model in shared memory, ",
+        "and a request that would not fit waits for its turn. ",
+        "    if (rc == NGX_OK) {\n        return ctx->status;\n    }\n",
+        "{\"id\": 4711, \"name\": \"read_file\", \"ok\": true}, ",
+        "2026-11-29T04:47:59Z GET /v1/items 200 1834 0.004\n",
+        "\xe6\x9d\xb1\xe4\xba\xac\xe9\x83\xbd\xe3\x81\xaf\xe6\x97\xa5\xe6"
+        "\x9c\xac\xe3\x81\xae\xe9\xa6\x96\xe9\x83\xbd\xe3\x81\xa7\xe3\x81"
+        "\x99\xe3\x80\x82 ",
+        "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82, \xd0\xbc\xd0\xb8"
+        "\xd1\x80! ",
+        "Tab\tseparated\tvalues \"quoted\" and a back\\slash. "
+    };
+
+    n = 0;
+    srand(seed);
+
+    while (n < want) {
+        pc = prose[rand() % (sizeof(prose) / sizeof(char *))];
+
+        for (k = 0; pc[k] && n < want + 64; k++) {
+            if (json && (pc[k] == '"' || pc[k] == '\\')) {
+                out[n++] = '\\';
+                out[n++] = pc[k];
+
+            } else if (json && pc[k] == '\n') {
+                out[n++] = '\\';
+                out[n++] = 'n';
+
+            } else if (json && pc[k] == '\t') {
+                memcpy(out + n, "\\u0009", 6);
+                n += 6;
+
+            } else {
+                out[n++] = pc[k];
+            }
+        }
+    }
+
+    out[n] = '\0';
+
+    return n;
+}
+
+
+static void
+test_sampling(void)
+{
+    int                     rc, close, same, equal;
+    char                   *t, *b;
+    size_t                  n, i, len, at;
+    uint64_t                a, w, j;
+    double                  d, worst;
+    ngx_bedrock_estimate_t  e;
+    static const char       img[] =
+        "{\"messages\":[{\"role\":\"user\",\"content\":[{\"image\":"
+        "{\"format\":\"png\",\"source\":{\"bytes\":\"";
+
+    t = malloc(300000);
+    b = malloc(300100);
+
+    /* up to 8 KB every byte is priced */
+
+    equal = 1;
+
+    for (len = 100; len <= 8192; len += 1009) {
+        n = long_text(t, len, (unsigned) len, 0);
+        equal &= (ngx_bedrock_estimate_text((unsigned char *) t, n)
+                  == ngx_bedrock_estimate_text_whole((unsigned char *) t, n,
+                                                     0));
+    }
+
+    n = long_text(t, 8100, 3, 1);
+    equal &= (ngx_bedrock_estimate_json_text((unsigned char *) t, n)
+              == ngx_bedrock_estimate_text_whole((unsigned char *) t, n, 1));
+
+    ok(equal, "texts of up to 8 KB: every byte priced");
+
+    /* longer ones by sample: close to the whole count */
+
+    close = 1;
+    worst = 0;
+
+    for (i = 0; i < 40; i++) {
+        n = long_text(t, 9000 + i * 7000, (unsigned) i + 100, i & 1);
+        a = (i & 1) ? ngx_bedrock_estimate_json_text((unsigned char *) t, n)
+                    : ngx_bedrock_estimate_text((unsigned char *) t, n);
+        w = ngx_bedrock_estimate_text_whole((unsigned char *) t, n, i & 1);
+        d = ((double) a - (double) w) / (double) w;
+        worst = (d < 0 ? -d : d) > worst ? (d < 0 ? -d : d) : worst;
+        close &= (d > -0.04 && d < 0.04);
+    }
+
+    ok(close, "40 texts of 9 to 280 KB by sample: within 4%% of every byte "
+       "priced (worst %.2f%%)", 100 * worst);
+
+    /* the same bytes, the same count; raw and JSON alike where the same */
+
+    n = long_text(t, 200000, 7, 0);
+
+    for (i = 0; i < n; i++) {
+        if (t[i] == '"' || t[i] == '\\' || (unsigned char) t[i] < 0x20) {
+            t[i] = '_';
+        }
+    }
+
+    a = ngx_bedrock_estimate_text((unsigned char *) t, n);
+
+    ok(a == ngx_bedrock_estimate_text((unsigned char *) t, n)
+       && a == ngx_bedrock_estimate_json_text((unsigned char *) t, n),
+       "200 KB: the same count twice, and as a JSON string (%llu)",
+       (unsigned long long) a);
+
+    /*
+     * In a body, a long string costs what its content alone costs, the
+     * head ending anywhere: on an escape, inside a character, right
+     * after one.
+     */
+
+    same = 1;
+
+    for (at = 0; at < 12; at++) {
+        memcpy(b, "{\"prompt\":\"", 11);
+
+        /* plain words, then something that spans byte 8192 */
+        for (n = 0; n < 8190 - at / 3; n++) {
+            b[11 + n] = "lorem ipsum dolor "[n % 18];
+        }
+
+        if (at % 3 == 0) {
+            memcpy(b + 11 + n, "\\u00e9\\n\\\"", 10);
+            n += 10;
+
+        } else if (at % 3 == 1) {
+            memcpy(b + 11 + n, "\xe6\x9d\xb1\xf0\x9f\x98\x80", 7);
+            n += 7;
+        }
+
+        n += long_text(b + 11 + n, 30000 + at * 2711, (unsigned) at, 1);
+        memcpy(b + 11 + n, "\"}", 3);
+
+        rc = body(b, &titan, &e);
+        j = ngx_bedrock_estimate_json_text((unsigned char *) b + 11, n);
+
+        if (rc != 0 || e.text_tokens != j) {
+            diag("at %zu: rc %d (%s), %llu in the body, %llu alone", at, rc,
+                 err, (unsigned long long) e.text_tokens,
+                 (unsigned long long) j);
+            same = 0;
+        }
+    }
+
+    ok(same, "12 long strings in a body cost what their content costs");
+
+    /* every byte of the sampled part is still checked */
+
+    memcpy(b, "{\"prompt\":\"", 11);
+    n = long_text(b + 11, 100000, 9, 1);
+    memcpy(b + 11 + n, "\"}", 3);
+
+    ok(body(b, &titan, &e) == 0, "a 100 KB prompt is valid");
+
+    b[11 + 60000] = '\xff';
+    b[11 + 60001] = 'a';
+    ok(body(b, &titan, &e) == -1
+       && strstr(err, "invalid UTF-8 in a string at byte 60011") != NULL,
+       "invalid UTF-8 at byte 60,011 of it: %s", err);
+
+    b[11 + 60000] = '\\';
+    b[11 + 60001] = 'x';
+    ok(body(b, &titan, &e) == -1
+       && strstr(err, "invalid escape at byte 60011") != NULL,
+       "a bad escape there: %s", err);
+
+    b[11 + 60000] = '\x01';
+    ok(body(b, &titan, &e) == -1
+       && strstr(err, "control character in a string at byte 60011")
+          != NULL,
+       "a control byte there: %s", err);
+
+    b[11 + 60000] = 'a';
+    b[11 + n] = 'a';
+    b[11 + n + 1] = 'a';
+    ok(body(b, &titan, &e) == -1
+       && strstr(err, "unterminated string") != NULL,
+       "a 100 KB string that does not end: %s", err);
+
+    /*
+     * Strings that are not priced (base64) are passed 16 bytes at a
+     * step: a bad byte is found at any place of the 16.
+     */
+
+    same = 1;
+    n = sizeof(img) - 1;
+
+    for (at = 0; at < 40; at++) {
+        memcpy(b, img, n);
+
+        for (i = 0; i < 4000; i++) {
+            b[n + i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                       "0123456789+/"[(i * 7) % 64];
+        }
+
+        memcpy(b + n + 4000, "\"}}}]}]}", 9);
+
+        if (at < 39) {
+            b[n + 2000 + at] = (at % 3 == 0) ? '\x1f'
+                               : (at % 3 == 1) ? '\x80' : '\x7f';
+        }
+
+        rc = body(b, &claude, &e);
+
+        if (at == 39 || at % 3 == 2) {
+            same &= (rc == 0 && e.images == 1);
+
+        } else {
+            snprintf(t, 100, "at byte %zu,", n + 2000 + at);
+            same &= (rc == -1 && strstr(err, t) != NULL);
+        }
+    }
+
+    ok(same, "base64 with a control or non-ASCII byte at 39 places: "
+       "refused at that byte; DEL and none: accepted");
+
+    free(t);
+    free(b);
+}
+
+
 int
 main(void)
 {
@@ -822,6 +1064,8 @@ main(void)
     test_malformed();
     diag("huge bodies");
     test_huge();
+    diag("long texts by sample");
+    test_sampling();
 
     return done_testing();
 }
