@@ -75,7 +75,7 @@ for (1 .. 14) {
 
 my $t0 = time;
 my $stats = load(path => "/model/$LOAD/invoke", conns => 48,
-                 seconds => 8, max_tokens => 1000);
+                 seconds => 12, max_tokens => 1000);
 my $t1 = time;
 
 my $counters = Bedrock::Emulator::control('GET', 'counters');
@@ -99,10 +99,14 @@ $settled += $_->[4] for grep { $_->[0] >= $first && $_->[0] <= $last }
                         @{ $m->{per_second} || [] };
 my $per_minute = $settled * 60 / $seconds;
 
-cmp_ok($per_minute, '<=', $TPM * 1.1,
+# the strict check is the emulator's: it throttled nothing; this one is
+# the rate, counted by the second each answer ended in, so give or take
+# a request or two a second on a busy machine
+
+cmp_ok($per_minute, '<=', $TPM * 1.15,
        "load: $settled tokens settled in $seconds s, "
        . sprintf('%.0f', $per_minute) . " a minute: within $TPM "
-       . "(give or take a request a second)");
+       . "(give or take a request or two a second)");
 cmp_ok($per_minute, '>=', $TPM * 0.9,
        'load: at least 90% of the quota used');
 
