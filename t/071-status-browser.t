@@ -95,10 +95,25 @@ sub browse {
                '--disable-component-update', '--disable-sync',
                "--user-data-dir=$profile", '--window-size=1280,800',
                '--virtual-time-budget=4000', '--dump-dom', $url);
-    open my $out, '-|', @cmd or return (undef, "cannot run chromium: $!");
+    # chromium talks a lot on stderr (no D-Bus here): keep it for failures
+    my $err = "$profile/stderr";
+
+    my $pid = open my $out, '-|';
+    return (undef, "cannot run chromium: $!") unless defined $pid;
+
+    if ($pid == 0) {
+        open STDERR, '>', $err or die "$err: $!";
+        exec @cmd or die "cannot run chromium: $!";
+    }
+
     my $dom = do { local $/; <$out> };
     close $out;
-    return (undef, "chromium exited with $?") if $? != 0 || !$dom;
+
+    if ($? != 0 || !$dom) {
+        my $said = -e $err ? `tail -5 $err` : '';
+        return (undef, "chromium exited with $?: $said");
+    }
+
     return ($dom, undef);
 }
 
