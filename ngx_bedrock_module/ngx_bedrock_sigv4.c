@@ -16,7 +16,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "ngx_bedrock_sigv4.h"
 
@@ -91,13 +90,31 @@ static int ngx_bedrock_sigv4_str_eq(const ngx_bedrock_sigv4_str_t *one,
     const ngx_bedrock_sigv4_str_t *two);
 static void ngx_bedrock_sigv4_hex(char *dst, const unsigned char *src,
     size_t len);
-static int ngx_bedrock_sigv4_hmac(const unsigned char *key, size_t key_len,
-    const void *data, size_t len, unsigned char *out);
-static int ngx_bedrock_sigv4_sha256(const void *data, size_t len,
+static const EVP_MD *ngx_bedrock_sigv4_md(void);
+static int ngx_bedrock_sigv4_digest(EVP_MD_CTX *ctx, const void *one,
+    size_t one_len, const void *two, size_t two_len, unsigned char *out);
+static int ngx_bedrock_sigv4_hmac(EVP_MD_CTX *ctx, const unsigned char *key,
+    size_t key_len, const void *data, size_t len, unsigned char *out);
+static int ngx_bedrock_sigv4_sts(EVP_MD_CTX *ctx, ngx_bedrock_sigv4_buf_t *b,
+    const char *amz_date, const ngx_bedrock_sigv4_str_t *region,
+    const ngx_bedrock_sigv4_str_t *service,
+    const ngx_bedrock_sigv4_str_t *canonical_request,
+    ngx_bedrock_sigv4_str_t *out);
+static int ngx_bedrock_sigv4_derive(EVP_MD_CTX *ctx, unsigned char *key,
+    const ngx_bedrock_sigv4_str_t *secret, const char *date,
+    const ngx_bedrock_sigv4_str_t *region,
+    const ngx_bedrock_sigv4_str_t *service);
+static int ngx_bedrock_sigv4_cached_key(EVP_MD_CTX *ctx,
+    ngx_bedrock_sigv4_key_cache_t *cache,
+    const ngx_bedrock_sigv4_str_t *key_id,
+    const ngx_bedrock_sigv4_str_t *secret, const char *date,
+    const ngx_bedrock_sigv4_str_t *region,
+    const ngx_bedrock_sigv4_str_t *service, unsigned char *key);
+static int ngx_bedrock_sigv4_signature_raw(EVP_MD_CTX *ctx,
+    const unsigned char *key, const ngx_bedrock_sigv4_str_t *sts,
     unsigned char *out);
-static int ngx_bedrock_sigv4_signature_raw(const unsigned char *key,
-    const ngx_bedrock_sigv4_str_t *sts, unsigned char *out);
-static int ngx_bedrock_sigv4_get_key(ngx_bedrock_sigv4_key_cache_t *cache,
+static int ngx_bedrock_sigv4_get_key(EVP_MD_CTX *ctx,
+    ngx_bedrock_sigv4_key_cache_t *cache,
     const ngx_bedrock_sigv4_str_t *key_id,
     const ngx_bedrock_sigv4_str_t *secret, const char *date,
     const ngx_bedrock_sigv4_str_t *region,
@@ -961,12 +978,83 @@ ngx_bedrock_sigv4_same_name(const ngx_bedrock_sigv4_str_t *one,
 
 /* -- payload, canonical request, string to sign ----------------------- */
 
+/*
+ * SHA-256, fetched once per process.  EVP_sha256() makes every digest
+ * fetch the algorithm again (a lookup under a lock: 0.6 us, more than
+ * hashing a canonical request), and the one-shot HMAC() fetches a MAC and
+ * allocates three contexts (3 us).  So: fetched once, by whichever thread
+ * comes first (CRYPTO_THREAD_run_once), and freed by OPENSSL_cleanup()
+ * (OPENSSL_atexit), which OpenSSL runs at exit after every use of it;
+ * each call of this file's functions then allocates one digest context,
+ * reuses it for all its digests and HMACs, and frees it before it
+ * returns.  Where the fetch fails, or before OpenSSL 3.0, EVP_sha256().
+ */
+
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+
+static CRYPTO_ONCE   ngx_bedrock_sigv4_once = CRYPTO_ONCE_STATIC_INIT;
+static EVP_MD       *ngx_bedrock_sigv4_sha256;
+
+
+static void
+ngx_bedrock_sigv4_md_free(void)
+{
+    EVP_MD_free(ngx_bedrock_sigv4_sha256);
+    ngx_bedrock_sigv4_sha256 = NULL;
+}
+
+
+static void
+ngx_bedrock_sigv4_md_fetch(void)
+{
+    ngx_bedrock_sigv4_sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+
+    if (ngx_bedrock_sigv4_sha256 != NULL
+        && OPENSSL_atexit(ngx_bedrock_sigv4_md_free) != 1)
+    {
+        /* nothing would free it: the implicit fetch instead */
+        EVP_MD_free(ngx_bedrock_sigv4_sha256);
+        ngx_bedrock_sigv4_sha256 = NULL;
+    }
+}
+
+#endif
+
+
+static const EVP_MD *
+ngx_bedrock_sigv4_md(void)
+{
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+
+    if (CRYPTO_THREAD_run_once(&ngx_bedrock_sigv4_once,
+                               ngx_bedrock_sigv4_md_fetch)
+        && ngx_bedrock_sigv4_sha256 != NULL)
+    {
+        return ngx_bedrock_sigv4_sha256;
+    }
+
+#endif
+
+    return EVP_sha256();
+}
+
+
+/* SHA-256 of one and two, one after the other, in ctx */
+
 static int
-ngx_bedrock_sigv4_sha256(const void *data, size_t len, unsigned char *out)
+ngx_bedrock_sigv4_digest(EVP_MD_CTX *ctx, const void *one, size_t one_len,
+    const void *two, size_t two_len, unsigned char *out)
 {
     unsigned int  n;
 
-    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+    n = 0;
+
+    if (EVP_DigestInit_ex(ctx, ngx_bedrock_sigv4_md(), NULL) != 1
+        || (one_len && EVP_DigestUpdate(ctx, one, one_len) != 1)
+        || (two_len && EVP_DigestUpdate(ctx, two, two_len) != 1)
+        || EVP_DigestFinal_ex(ctx, out, &n) != 1
+        || n != 32)
+    {
         return -1;
     }
 
@@ -978,16 +1066,24 @@ int
 ngx_bedrock_sigv4_payload_hash(const unsigned char *p, size_t len,
     char *hex)
 {
-    unsigned char  md[32];
+    int             rc;
+    EVP_MD_CTX     *ctx;
+    unsigned char   md[32];
 
     if (len && p == NULL) {
         return -1;
     }
 
-    if (ngx_bedrock_sigv4_sha256(len ? (const void *) p : (const void *) "",
-                                 len, md)
-        != 0)
-    {
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return -1;
+    }
+
+    rc = ngx_bedrock_sigv4_digest(ctx, p, len, NULL, 0, md);
+
+    EVP_MD_CTX_free(ctx);
+
+    if (rc != 0) {
         return -1;
     }
 
@@ -1117,6 +1213,30 @@ ngx_bedrock_sigv4_string_to_sign(ngx_bedrock_sigv4_buf_t *b,
     const ngx_bedrock_sigv4_str_t *canonical_request,
     ngx_bedrock_sigv4_str_t *out)
 {
+    int          rc;
+    EVP_MD_CTX  *ctx;
+
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return -1;
+    }
+
+    rc = ngx_bedrock_sigv4_sts(ctx, b, amz_date, region, service,
+                               canonical_request, out);
+
+    EVP_MD_CTX_free(ctx);
+
+    return rc;
+}
+
+
+static int
+ngx_bedrock_sigv4_sts(EVP_MD_CTX *ctx, ngx_bedrock_sigv4_buf_t *b,
+    const char *amz_date, const ngx_bedrock_sigv4_str_t *region,
+    const ngx_bedrock_sigv4_str_t *service,
+    const ngx_bedrock_sigv4_str_t *canonical_request,
+    ngx_bedrock_sigv4_str_t *out)
+{
     char            hex[NGX_BEDROCK_SIGV4_HEX_LEN + 1];
     size_t          size;
     unsigned char   md[32], *p;
@@ -1126,10 +1246,9 @@ ngx_bedrock_sigv4_string_to_sign(ngx_bedrock_sigv4_buf_t *b,
     if (size == 0
         || (region->len && region->data == NULL)
         || (service->len && service->data == NULL)
-        || ngx_bedrock_sigv4_sha256(canonical_request->len
-                                    ? (const void *) canonical_request->data
-                                    : (const void *) "",
-                                    canonical_request->len, md)
+        || (canonical_request->len && canonical_request->data == NULL)
+        || ngx_bedrock_sigv4_digest(ctx, canonical_request->data,
+                                    canonical_request->len, NULL, 0, md)
            != 0)
     {
         return -1;
@@ -1173,27 +1292,57 @@ ngx_bedrock_sigv4_string_to_sign(ngx_bedrock_sigv4_buf_t *b,
 
 /* -- keys and signatures ---------------------------------------------- */
 
+/*
+ * HMAC-SHA256 (RFC 2104) over the digest context: the key, padded to the
+ * block, XORed with 0x36 and hashed before the data; that digest hashed
+ * after the key XORed with 0x5c.
+ */
+
 static int
-ngx_bedrock_sigv4_hmac(const unsigned char *key, size_t key_len,
-    const void *data, size_t len, unsigned char *out)
+ngx_bedrock_sigv4_hmac(EVP_MD_CTX *ctx, const unsigned char *key,
+    size_t key_len, const void *data, size_t len, unsigned char *out)
 {
-    unsigned int  n;
+    int            rc;
+    size_t         i;
+    unsigned char  k[NGX_BEDROCK_SIGV4_SHA256_BLOCK];
+    unsigned char  pad[NGX_BEDROCK_SIGV4_SHA256_BLOCK], inner[32];
 
-    if (key_len > 0x7fffffff) {
+    if (len && data == NULL) {
         return -1;
     }
 
-    n = 0;
+    memset(k, 0, sizeof(k));
 
-    if (HMAC(EVP_sha256(), key, (int) key_len,
-             len ? data : (const void *) "", len, out, &n)
-        == NULL
-        || n != 32)
-    {
-        return -1;
+    if (key_len > sizeof(k)) {
+        /* a key longer than the block is replaced by its digest */
+        if (ngx_bedrock_sigv4_digest(ctx, key, key_len, NULL, 0, k) != 0) {
+            return -1;
+        }
+
+    } else if (key_len) {
+        memcpy(k, key, key_len);
     }
 
-    return 0;
+    for (i = 0; i < sizeof(k); i++) {
+        pad[i] = k[i] ^ 0x36;
+    }
+
+    rc = ngx_bedrock_sigv4_digest(ctx, pad, sizeof(pad), data, len, inner);
+
+    if (rc == 0) {
+        for (i = 0; i < sizeof(k); i++) {
+            pad[i] = k[i] ^ 0x5c;
+        }
+
+        rc = ngx_bedrock_sigv4_digest(ctx, pad, sizeof(pad), inner,
+                                      sizeof(inner), out);
+    }
+
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(inner, sizeof(inner));
+
+    return rc;
 }
 
 
@@ -1203,9 +1352,30 @@ ngx_bedrock_sigv4_signing_key(unsigned char *key,
     const ngx_bedrock_sigv4_str_t *region,
     const ngx_bedrock_sigv4_str_t *service)
 {
+    int          rc;
+    EVP_MD_CTX  *ctx;
+
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return -1;
+    }
+
+    rc = ngx_bedrock_sigv4_derive(ctx, key, secret, date, region, service);
+
+    EVP_MD_CTX_free(ctx);
+
+    return rc;
+}
+
+
+static int
+ngx_bedrock_sigv4_derive(EVP_MD_CTX *ctx, unsigned char *key,
+    const ngx_bedrock_sigv4_str_t *secret, const char *date,
+    const ngx_bedrock_sigv4_str_t *region,
+    const ngx_bedrock_sigv4_str_t *service)
+{
     int             rc;
     size_t          k_len;
-    EVP_MD_CTX     *ctx;
     unsigned char   k[NGX_BEDROCK_SIGV4_SHA256_BLOCK], t[32];
 
     if ((secret->len && secret->data == NULL)
@@ -1229,19 +1399,10 @@ ngx_bedrock_sigv4_signing_key(unsigned char *key,
         k_len = 4 + secret->len;
 
     } else {
-        ctx = EVP_MD_CTX_new();
-        if (ctx == NULL) {
-            return -1;
-        }
-
-        rc = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1
-             && EVP_DigestUpdate(ctx, "AWS4", 4) == 1
-             && EVP_DigestUpdate(ctx, secret->data, secret->len) == 1
-             && EVP_DigestFinal_ex(ctx, k, NULL) == 1;
-
-        EVP_MD_CTX_free(ctx);
-
-        if (!rc) {
+        if (ngx_bedrock_sigv4_digest(ctx, "AWS4", 4, secret->data,
+                                     secret->len, k)
+            != 0)
+        {
             OPENSSL_cleanse(k, sizeof(k));
             return -1;
         }
@@ -1249,11 +1410,13 @@ ngx_bedrock_sigv4_signing_key(unsigned char *key,
         k_len = 32;
     }
 
-    rc = ngx_bedrock_sigv4_hmac(k, k_len, date, 8, t) == 0
-         && ngx_bedrock_sigv4_hmac(t, 32, region->data, region->len, t) == 0
-         && ngx_bedrock_sigv4_hmac(t, 32, service->data, service->len, t)
+    rc = ngx_bedrock_sigv4_hmac(ctx, k, k_len, date, 8, t) == 0
+         && ngx_bedrock_sigv4_hmac(ctx, t, 32, region->data, region->len, t)
             == 0
-         && ngx_bedrock_sigv4_hmac(t, 32, "aws4_request", 12, key) == 0;
+         && ngx_bedrock_sigv4_hmac(ctx, t, 32, service->data, service->len,
+                                   t)
+            == 0
+         && ngx_bedrock_sigv4_hmac(ctx, t, 32, "aws4_request", 12, key) == 0;
 
     OPENSSL_cleanse(k, sizeof(k));
     OPENSSL_cleanse(t, sizeof(t));
@@ -1263,19 +1426,20 @@ ngx_bedrock_sigv4_signing_key(unsigned char *key,
 
 
 static int
-ngx_bedrock_sigv4_get_key(ngx_bedrock_sigv4_key_cache_t *cache,
+ngx_bedrock_sigv4_get_key(EVP_MD_CTX *ctx,
+    ngx_bedrock_sigv4_key_cache_t *cache,
     const ngx_bedrock_sigv4_str_t *key_id,
     const ngx_bedrock_sigv4_str_t *secret, const char *date,
     const ngx_bedrock_sigv4_str_t *region,
     const ngx_bedrock_sigv4_str_t *service, unsigned char *key)
 {
     if (cache == NULL) {
-        return ngx_bedrock_sigv4_signing_key(key, secret, date, region,
-                                             service);
+        return ngx_bedrock_sigv4_derive(ctx, key, secret, date, region,
+                                        service);
     }
 
-    return ngx_bedrock_sigv4_key_cache_get(cache, key_id, secret, date,
-                                           region, service, key);
+    return ngx_bedrock_sigv4_cached_key(ctx, cache, key_id, secret, date,
+                                        region, service, key);
 }
 
 
@@ -1286,34 +1450,81 @@ ngx_bedrock_sigv4_key_cache_get(ngx_bedrock_sigv4_key_cache_t *cache,
     const ngx_bedrock_sigv4_str_t *region,
     const ngx_bedrock_sigv4_str_t *service, unsigned char *key)
 {
+    int          rc;
+    EVP_MD_CTX  *ctx;
+
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return -1;
+    }
+
+    rc = ngx_bedrock_sigv4_cached_key(ctx, cache, key_id, secret, date,
+                                      region, service, key);
+
+    EVP_MD_CTX_free(ctx);
+
+    return rc;
+}
+
+
+/*
+ * The secret is known by where it is and how long: a secret at the
+ * address and length the cache saw is not hashed again.  Elsewhere its
+ * digest tells the same secret from a rotated one.
+ */
+
+static int
+ngx_bedrock_sigv4_cached_key(EVP_MD_CTX *ctx,
+    ngx_bedrock_sigv4_key_cache_t *cache,
+    const ngx_bedrock_sigv4_str_t *key_id,
+    const ngx_bedrock_sigv4_str_t *secret, const char *date,
+    const ngx_bedrock_sigv4_str_t *region,
+    const ngx_bedrock_sigv4_str_t *service, unsigned char *key)
+{
+    int            same;
     unsigned char  digest[32];
 
     if ((key_id->len && key_id->data == NULL)
         || (secret->len && secret->data == NULL)
         || (region->len && region->data == NULL)
-        || (service->len && service->data == NULL)
-        || ngx_bedrock_sigv4_sha256(secret->len ? (const void *) secret->data
-                                                : (const void *) "",
-                                    secret->len, digest)
-           != 0)
+        || (service->len && service->data == NULL))
     {
         return -1;
     }
 
-    if (cache->valid
-        && memcmp(cache->date, date, 8) == 0
-        && ngx_bedrock_sigv4_mem_eq(cache->key_id, cache->key_id_len, key_id)
-        && ngx_bedrock_sigv4_mem_eq(cache->region, cache->region_len, region)
-        && ngx_bedrock_sigv4_mem_eq(cache->service, cache->service_len,
-                                    service)
-        && CRYPTO_memcmp(cache->secret_digest, digest, 32) == 0)
+    same = cache->valid
+           && memcmp(cache->date, date, 8) == 0
+           && ngx_bedrock_sigv4_mem_eq(cache->key_id, cache->key_id_len,
+                                       key_id)
+           && ngx_bedrock_sigv4_mem_eq(cache->region, cache->region_len,
+                                       region)
+           && ngx_bedrock_sigv4_mem_eq(cache->service, cache->service_len,
+                                       service);
+
+    if (same && cache->secret_at == secret->data
+        && cache->secret_len == secret->len)
     {
+        memcpy(key, cache->key, 32);
+        return 0;
+    }
+
+    if (ngx_bedrock_sigv4_digest(ctx, secret->data, secret->len, NULL, 0,
+                                 digest)
+        != 0)
+    {
+        return -1;
+    }
+
+    if (same && CRYPTO_memcmp(cache->secret_digest, digest, 32) == 0) {
+        /* the same secret in other memory */
+        cache->secret_at = secret->data;
+        cache->secret_len = secret->len;
         memcpy(key, cache->key, 32);
         OPENSSL_cleanse(digest, sizeof(digest));
         return 0;
     }
 
-    if (ngx_bedrock_sigv4_signing_key(key, secret, date, region, service)
+    if (ngx_bedrock_sigv4_derive(ctx, key, secret, date, region, service)
         != 0)
     {
         OPENSSL_cleanse(digest, sizeof(digest));
@@ -1351,6 +1562,8 @@ ngx_bedrock_sigv4_key_cache_get(ngx_bedrock_sigv4_key_cache_t *cache,
     cache->key_id_len = (unsigned char) key_id->len;
     cache->region_len = (unsigned char) region->len;
     cache->service_len = (unsigned char) service->len;
+    cache->secret_at = secret->data;
+    cache->secret_len = secret->len;
     cache->valid = 1;
 
     OPENSSL_cleanse(digest, sizeof(digest));
@@ -1367,14 +1580,14 @@ ngx_bedrock_sigv4_key_cache_clear(ngx_bedrock_sigv4_key_cache_t *cache)
 
 
 static int
-ngx_bedrock_sigv4_signature_raw(const unsigned char *key,
+ngx_bedrock_sigv4_signature_raw(EVP_MD_CTX *ctx, const unsigned char *key,
     const ngx_bedrock_sigv4_str_t *sts, unsigned char *out)
 {
     if (sts->len && sts->data == NULL) {
         return -1;
     }
 
-    return ngx_bedrock_sigv4_hmac(key, 32, sts->data, sts->len, out);
+    return ngx_bedrock_sigv4_hmac(ctx, key, 32, sts->data, sts->len, out);
 }
 
 
@@ -1382,13 +1595,25 @@ int
 ngx_bedrock_sigv4_signature(const unsigned char *key,
     const ngx_bedrock_sigv4_str_t *sts, char *hex)
 {
-    unsigned char  md[32];
+    int             rc;
+    EVP_MD_CTX     *ctx;
+    unsigned char   md[32];
 
-    if (ngx_bedrock_sigv4_signature_raw(key, sts, md) != 0) {
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return -1;
+    }
+
+    rc = ngx_bedrock_sigv4_signature_raw(ctx, key, sts, md);
+
+    EVP_MD_CTX_free(ctx);
+
+    if (rc != 0) {
         return -1;
     }
 
     ngx_bedrock_sigv4_hex(hex, md, sizeof(md));
+    OPENSSL_cleanse(md, sizeof(md));
 
     return 0;
 }
@@ -1671,7 +1896,8 @@ ngx_bedrock_sigv4_sign(const ngx_bedrock_sigv4_request_t *r,
 {
     int                          rc, have_date, have_token, have_host;
     size_t                       i, n;
-    unsigned char                key[32];
+    EVP_MD_CTX                  *ctx;
+    unsigned char                key[32], md[32];
     ngx_bedrock_sigv4_buf_t      b;
     ngx_bedrock_sigv4_str_t      value;
     ngx_bedrock_sigv4_request_t  rr;
@@ -1769,21 +1995,34 @@ ngx_bedrock_sigv4_sign(const ngx_bedrock_sigv4_request_t *r,
 
     if (ngx_bedrock_sigv4_canonical_request(&b, &rr, &res->canonical_request,
                                             &res->signed_headers)
-        != 0
-        || ngx_bedrock_sigv4_string_to_sign(&b, res->amz_date, &r->region,
-                                            &r->service,
-                                            &res->canonical_request,
-                                            &res->string_to_sign)
-           != 0)
+        != 0)
     {
         return -1;
     }
 
-    rc = ngx_bedrock_sigv4_get_key(cache, &c->access_key_id,
-                                   &c->secret_access_key, res->amz_date,
-                                   &r->region, &r->service, key) == 0
-         && ngx_bedrock_sigv4_signature(key, &res->string_to_sign,
-                                        res->signature) == 0
+    /* one digest context for the string to sign, the key and the HMAC */
+
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return -1;
+    }
+
+    rc = ngx_bedrock_sigv4_sts(ctx, &b, res->amz_date, &r->region,
+                               &r->service, &res->canonical_request,
+                               &res->string_to_sign) == 0
+         && ngx_bedrock_sigv4_get_key(ctx, cache, &c->access_key_id,
+                                      &c->secret_access_key, res->amz_date,
+                                      &r->region, &r->service, key) == 0
+         && ngx_bedrock_sigv4_signature_raw(ctx, key, &res->string_to_sign,
+                                            md) == 0;
+
+    EVP_MD_CTX_free(ctx);
+
+    if (rc) {
+        ngx_bedrock_sigv4_hex(res->signature, md, sizeof(md));
+    }
+
+    rc = rc
          && ngx_bedrock_sigv4_authorization(&b, &c->access_key_id,
                                             res->amz_date, &r->region,
                                             &r->service,
@@ -1792,6 +2031,7 @@ ngx_bedrock_sigv4_sign(const ngx_bedrock_sigv4_request_t *r,
                                             &res->authorization) == 0;
 
     OPENSSL_cleanse(key, sizeof(key));
+    OPENSSL_cleanse(md, sizeof(md));
 
     return rc ? 0 : -1;
 }
@@ -2203,6 +2443,7 @@ ngx_bedrock_sigv4_verify(const ngx_bedrock_sigv4_request_t *r,
     size_t                       i, n, dates;
     long long                    skew;
     const char                  *why;
+    EVP_MD_CTX                  *ctx;
     unsigned char                key[32], md[32];
     ngx_bedrock_sigv4_buf_t      b;
     ngx_bedrock_sigv4_str_t      date, cr, sh, sts;
@@ -2358,18 +2599,19 @@ ngx_bedrock_sigv4_verify(const ngx_bedrock_sigv4_request_t *r,
         return NGX_BEDROCK_SIGV4_MISMATCH;
     }
 
-    if (ngx_bedrock_sigv4_string_to_sign(&b, (const char *) date.data,
-                                         &a->region, &a->service, &cr, &sts)
-        != 0)
-    {
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
         return NGX_BEDROCK_SIGV4_ERROR;
     }
 
-    rc = ngx_bedrock_sigv4_get_key(cache, &a->access_key_id, secret,
-                                   (const char *) date.data, &a->region,
-                                   &a->service, key) == 0
-         && ngx_bedrock_sigv4_signature_raw(key, &sts, md) == 0;
+    rc = ngx_bedrock_sigv4_sts(ctx, &b, (const char *) date.data,
+                               &a->region, &a->service, &cr, &sts) == 0
+         && ngx_bedrock_sigv4_get_key(ctx, cache, &a->access_key_id, secret,
+                                      (const char *) date.data, &a->region,
+                                      &a->service, key) == 0
+         && ngx_bedrock_sigv4_signature_raw(ctx, key, &sts, md) == 0;
 
+    EVP_MD_CTX_free(ctx);
     OPENSSL_cleanse(key, sizeof(key));
 
     if (!rc) {

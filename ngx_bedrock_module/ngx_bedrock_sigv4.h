@@ -7,7 +7,8 @@
  * no nginx types.
  *
  * Memory.  Nothing here allocates except OpenSSL's own short-lived
- * contexts, freed before each function returns.  Text is built in memory
+ * contexts (one digest context per call), freed before each function
+ * returns.  Text is built in memory
  * the caller provides: every building function has a *_size() companion
  * that returns how many bytes it needs (an upper bound; 0 when the input
  * is too large to sign), the caller allocates that much (for instance
@@ -15,9 +16,12 @@
  * memory and live as long as it does.  A building function never writes
  * past the memory it is given: when it does not fit, it returns -1.
  *
- * State.  There is none besides what the caller owns: the signing-key
- * cache is the caller's structure.  Every function is safe to call from
- * any thread on distinct data, and never crashes on any input.
+ * State.  There is none besides what the caller owns (the signing-key
+ * cache is the caller's structure), and OpenSSL's SHA-256, fetched once
+ * per process by the first call from any thread and freed by
+ * OPENSSL_cleanup(), which OpenSSL runs at exit.  Every function is safe
+ * to call from any thread on distinct data, and never crashes on any
+ * input.
  *
  * Secrets.  The secret key is used only to derive the signing key and
  * is not copied anywhere.  The canonical request contains the value of
@@ -135,8 +139,12 @@ typedef struct {
  * HMACs over the secret; the key only changes with the day, the region,
  * the service, the key id or the secret, so it is derived once per change
  * and reused by every request until then.  Zeroed memory is an empty
- * cache.  The secret is not stored: a SHA-256 digest of it tells a
- * rotated secret under the same key id.  derived counts derivations.
+ * cache.  The secret is not stored: the cache notes where it is and how
+ * long, and hashes it only when it is somewhere else, where a SHA-256
+ * digest of it tells a rotated secret under the same key id.  So a
+ * secret that is rewritten in place, same address and length, must be
+ * followed by ngx_bedrock_sigv4_key_cache_clear().  derived counts
+ * derivations.
  */
 typedef struct {
     unsigned char                      key[32];
@@ -145,6 +153,8 @@ typedef struct {
     unsigned char                      key_id[NGX_BEDROCK_SIGV4_CACHE_ID];
     unsigned char                      region[NGX_BEDROCK_SIGV4_CACHE_NAME];
     unsigned char                      service[NGX_BEDROCK_SIGV4_CACHE_NAME];
+    const unsigned char               *secret_at;
+    size_t                             secret_len;
     unsigned char                      key_id_len;
     unsigned char                      region_len;
     unsigned char                      service_len;

@@ -1226,6 +1226,7 @@ test_key_cache(void)
     ngx_bedrock_sigv4_request_t      r;
     ngx_bedrock_sigv4_credentials_t  c;
     ngx_bedrock_sigv4_key_cache_t    cache;
+    char                             copy[64];
 
     memset(&cache, 0, sizeof(cache));
     memset(&c, 0, sizeof(c));
@@ -1284,6 +1285,32 @@ test_key_cache(void)
     ok(cache.derived == 5 && str_eq(s.res.authorization,
                                     plain.res.authorization),
        "cache: a rotated secret under the same key id derives a new key");
+
+    /* the same secret elsewhere: hashed to tell, not derived again */
+    strcpy(copy, "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY");
+    c.secret_access_key.data = (const unsigned char *) copy;
+    signed_free(&s);
+    s = sign(&r, &c, &cache);
+    ok(cache.derived == 5 && s.rc == 0
+       && str_eq(s.res.authorization, plain.res.authorization)
+       && cache.secret_at == (const unsigned char *) copy,
+       "cache: the same secret in other memory is not derived again");
+
+    /* a rotated secret in that memory, after a clear, as the header says */
+    copy[0] = 'J';
+    ngx_bedrock_sigv4_key_cache_clear(&cache);
+    signed_free(&s);
+    s = sign(&r, &c, &cache);
+    ok(cache.derived == 1 && s.rc == 0
+       && !str_eq(s.res.authorization, plain.res.authorization),
+       "cache: a secret rewritten in place, the cache cleared: a new key");
+
+    /* back to the state before, counts and all, for what follows */
+    strcpy(copy, "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY");
+    ngx_bedrock_sigv4_key_cache_clear(&cache);
+    signed_free(&s);
+    s = sign(&r, &c, &cache);
+    cache.derived = 5;
     signed_free(&s);
     signed_free(&plain);
 
