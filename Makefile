@@ -4,6 +4,8 @@
 #   make run             install what is missing, build, start the gateway
 #   make test            install what is missing, build, run the whole suite
 #   make bench           run the benchmarks (bench/README.md)
+#   make reliability     the long checks: valgrind, ASan, stress, fuzzing
+#                        (docs/reliability.md)
 #   make clean           remove everything built
 #
 # NGINX_SRC names the nginx source tree to build against (default: Debian's
