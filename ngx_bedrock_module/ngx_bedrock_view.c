@@ -37,6 +37,7 @@ typedef struct {
 } ngx_bedrock_view_iter_t;
 
 
+static int ngx_bedrock_view_strings_ok(const unsigned char *p, size_t len);
 static size_t ngx_bedrock_view_ws(const unsigned char *p, size_t pos,
     size_t len);
 static size_t ngx_bedrock_view_skip_string(const unsigned char *p,
@@ -134,6 +135,11 @@ ngx_bedrock_view_parse(ngx_bedrock_view_t *v, const unsigned char *body,
         }
     }
 
+    if (root != NULL && !ngx_bedrock_view_strings_ok(body, len)) {
+        cJSON_Delete(root);
+        root = NULL;
+    }
+
     if (root == NULL || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         snprintf(err, NGX_BEDROCK_ERROR_LEN,
@@ -190,6 +196,61 @@ ngx_bedrock_shape_name(ngx_bedrock_shape_e shape)
     }
 
     return ngx_bedrock_shape_names[shape];
+}
+
+
+/*
+ * cJSON lets through what JSON forbids in strings: a raw control byte, an
+ * unknown escape ("\&"), a "\u" without four hex digits (read as U+0000).
+ * The view cuts texts by their escapes, so it refuses such bodies, as the
+ * estimator does, instead of cutting through an escape it misread.
+ */
+
+static int
+ngx_bedrock_view_strings_ok(const unsigned char *p, size_t len)
+{
+    size_t    i;
+    unsigned  u, in;
+
+    in = 0;
+
+    for (i = 0; i < len; i++) {
+
+        if (!in) {
+            in = (p[i] == '"');
+            continue;
+        }
+
+        if (p[i] < 0x20) {
+            return 0;
+        }
+
+        if (p[i] == '"') {
+            in = 0;
+            continue;
+        }
+
+        if (p[i] != '\\') {
+            continue;
+        }
+
+        if (++i == len) {
+            return 0;
+        }
+
+        if (p[i] == 'u') {
+            if (len - i < 5 || ngx_bedrock_view_hex4(p + i + 1, &u) != 0) {
+                return 0;
+            }
+
+            i += 4;
+
+        } else if (strchr("\"\\/bfnrt", p[i]) == NULL || p[i] == '\0') {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

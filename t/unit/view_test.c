@@ -359,6 +359,30 @@ test_unknown_and_bad(void)
        "malformed JSON: an error for the client");
     ngx_bedrock_view_free(&c.v);
 
+    /* what cJSON lets through and JSON forbids: the view refuses it too */
+
+    ok(view_open(&c, CLAUDE, "{\"messages\":[{\"role\":\"user\","
+                 "\"content\":\"\\ud\\t\\\\\\&a\"}]}") == -1
+       && strstr(c.err, "Malformed input request") != NULL,
+       "a \\u without four hex digits: error");
+    ngx_bedrock_view_free(&c.v);
+
+    ok(view_open(&c, CLAUDE, "{\"messages\":[{\"role\":\"user\","
+                 "\"content\":\"a\\&b\"}]}") == -1,
+       "an unknown escape: error");
+    ngx_bedrock_view_free(&c.v);
+
+    ok(view_open(&c, CLAUDE, "{\"messages\":[{\"role\":\"user\","
+                 "\"content\":\"a\tb\"}]}") == -1,
+       "a raw control byte in a string: error");
+    ngx_bedrock_view_free(&c.v);
+
+    ok(view_open(&c, CLAUDE, "{\"messages\":[{\"role\":\"user\","
+                 "\"content\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00E9\"}]}")
+       == 0,
+       "every escape JSON has: parsed");
+    ngx_bedrock_view_free(&c.v);
+
     ok(view_open(&c, CLAUDE, "[1,2]") == -1, "an array: error");
     ngx_bedrock_view_free(&c.v);
 
