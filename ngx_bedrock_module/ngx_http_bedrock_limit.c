@@ -839,6 +839,15 @@ ngx_http_bedrock_limit_wait_handler(ngx_event_t *ev)
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "bedrock: limit wait over after %M ms", elapsed);
 
+    for (i = 0; i < lctx->nholds; i++) {
+        h = &lctx->holds[i];
+
+        if (h->reserved && h->wait) {
+            ngx_http_bedrock_zone_waited(h->shm_zone, &h->key, h->hash,
+                                         elapsed);
+        }
+    }
+
     ngx_http_bedrock_admitted(r, ctx);
 }
 
@@ -867,6 +876,7 @@ ngx_http_bedrock_limit_settle(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, uint64_t input, uint64_t output)
 {
     uint64_t                        real;
+    ngx_http_bedrock_zone_usage_t   usage;
     ngx_uint_t                      i, burndown;
     ngx_http_bedrock_loc_conf_t    *blcf;
     ngx_http_bedrock_limit_ctx_t   *lctx;
@@ -906,6 +916,10 @@ ngx_http_bedrock_limit_settle(ngx_http_request_t *r,
     real = input + (output * burndown + NGX_HTTP_BEDROCK_RATIO_ONE - 1)
                    / NGX_HTTP_BEDROCK_RATIO_ONE;
 
+    usage.real = real;
+    usage.input = input;
+    usage.output = output;
+
     for (i = 0; i < lctx->nholds; i++) {
         h = &lctx->holds[i];
 
@@ -915,7 +929,7 @@ ngx_http_bedrock_limit_settle(ngx_http_request_t *r,
 
         ngx_http_bedrock_zone_update(h->shm_zone, &h->key, h->hash,
                                      NGX_HTTP_BEDROCK_ZONE_SETTLE,
-                                     lctx->cost, 1, real, h->wait);
+                                     lctx->cost, 1, &usage, h->wait);
 
         if (ctx->usage_known) {
             ngx_http_bedrock_zone_learn(h->shm_zone, ctx->model.family,
@@ -989,7 +1003,7 @@ ngx_http_bedrock_limit_give_back(ngx_http_bedrock_limit_ctx_t *lctx,
                                      (op == NGX_HTTP_BEDROCK_ZONE_REJECT
                                       && !h->overdue)
                                      ? NGX_HTTP_BEDROCK_ZONE_ROLLBACK : op,
-                                     lctx->cost, 1, 0, h->wait);
+                                     lctx->cost, 1, NULL, h->wait);
 
         h->reserved = 0;
         h->overdue = 0;
@@ -1016,9 +1030,10 @@ ngx_http_bedrock_limit_cleanup(void *data)
 {
     ngx_http_bedrock_limit_ctx_t *lctx = data;
 
-    ngx_uint_t               i;
-    ngx_http_request_t      *r;
-    ngx_http_bedrock_ctx_t  *ctx;
+    ngx_uint_t                      i;
+    ngx_http_request_t             *r;
+    ngx_http_bedrock_ctx_t         *ctx;
+    ngx_http_bedrock_zone_usage_t   usage;
 
     r = lctx->request;
 
@@ -1050,13 +1065,19 @@ ngx_http_bedrock_limit_cleanup(void *data)
         return;
     }
 
+    /* what Bedrock counted is unknown: as if all of it were input */
+
+    usage.real = lctx->cost;
+    usage.input = lctx->cost;
+    usage.output = 0;
+
     for (i = 0; i < lctx->nholds; i++) {
         if (lctx->holds[i].reserved) {
             ngx_http_bedrock_zone_update(lctx->holds[i].shm_zone,
                                          &lctx->holds[i].key,
                                          lctx->holds[i].hash,
                                          NGX_HTTP_BEDROCK_ZONE_SETTLE,
-                                         lctx->cost, 1, lctx->cost,
+                                         lctx->cost, 1, &usage,
                                          lctx->holds[i].wait);
             lctx->holds[i].reserved = 0;
         }

@@ -46,6 +46,10 @@ typedef struct {
     uint64_t                             other_rejected;
     uint64_t                             other_reserved;
     uint64_t                             other_settled;
+    uint64_t                             other_input;
+    uint64_t                             other_output;
+    uint64_t                             other_waits;
+    uint64_t                             other_wait_sum;
 
     size_t                               used;   /* bytes in use */
 } ngx_http_bedrock_status_zone_t;
@@ -99,6 +103,10 @@ static void ngx_http_bedrock_status_prometheus_zones(
     ngx_http_bedrock_status_out_t *o, ngx_http_bedrock_status_snap_t *snap);
 static void ngx_http_bedrock_status_prometheus_keys(
     ngx_http_bedrock_status_out_t *o, ngx_http_bedrock_status_snap_t *snap);
+static void ngx_http_bedrock_status_key_counter(
+    ngx_http_bedrock_status_out_t *o, ngx_http_bedrock_status_snap_t *snap,
+    const char *name, const char *help, size_t field, size_t other,
+    ngx_uint_t ms);
 static void ngx_http_bedrock_status_metric(ngx_http_bedrock_status_out_t *o,
     const char *name, const char *type, const char *help);
 static void ngx_http_bedrock_status_label(ngx_http_bedrock_status_out_t *o,
@@ -607,6 +615,10 @@ ngx_http_bedrock_status_zone(ngx_http_bedrock_zone_stats_t *zs, void *data)
     z->other_rejected = zs->rejected;
     z->other_reserved = zs->reserved;
     z->other_settled = zs->settled;
+    z->other_input = zs->input;
+    z->other_output = zs->output;
+    z->other_waits = zs->waits;
+    z->other_wait_sum = zs->wait_sum;
 
     for (i = 0; i < z->ntop; i++) {
         ks = z->top[i];
@@ -616,6 +628,10 @@ ngx_http_bedrock_status_zone(ngx_http_bedrock_zone_stats_t *zs, void *data)
         z->other_rejected -= ngx_min(z->other_rejected, ks->rejected);
         z->other_reserved -= ngx_min(z->other_reserved, ks->reserved);
         z->other_settled -= ngx_min(z->other_settled, ks->settled);
+        z->other_input -= ngx_min(z->other_input, ks->input);
+        z->other_output -= ngx_min(z->other_output, ks->output);
+        z->other_waits -= ngx_min(z->other_waits, ks->waits);
+        z->other_wait_sum -= ngx_min(z->other_wait_sum, ks->wait_sum);
     }
 
     z->used = ngx_http_bedrock_status_memory(&zs->name);
@@ -832,10 +848,13 @@ ngx_http_bedrock_status_json_zone(ngx_http_bedrock_status_out_t *o,
     ngx_http_bedrock_status_printf(o,
         ",\"tpm\":%uL,\"rpm\":%uL,\"memory\":{\"size\":%uz,\"used\":%uz},"
         "\"keys_total\":%ui,\"evicted\":%uL,\"passed\":%uL,\"delayed\":%uL,"
-        "\"rejected\":%uL,\"tokens_reserved\":%uL,\"tokens_settled\":%uL,"
+        "\"rejected\":%uL,\"wait\":{\"count\":%uL,\"sum_ms\":%uL,"
+        "\"max_ms\":%M},\"tokens_reserved\":%uL,\"tokens_settled\":%uL,"
+        "\"input_tokens_settled\":%uL,\"output_tokens_settled\":%uL,"
         "\"estimate_ratios\":{",
         zs->tpm, zs->rpm, zs->size, z->used, zs->nkeys, zs->evicted,
-        zs->passed, zs->delayed, zs->rejected, zs->reserved, zs->settled);
+        zs->passed, zs->delayed, zs->rejected, zs->waits, zs->wait_sum,
+        zs->wait_max, zs->reserved, zs->settled, zs->input, zs->output);
 
     n = 0;
 
@@ -879,17 +898,25 @@ ngx_http_bedrock_status_json_zone(ngx_http_bedrock_status_out_t *o,
 
         ngx_http_bedrock_status_printf(o,
             ",\"cooldown_ms\":%M,\"idle_ms\":%M,\"passed\":%uL,"
-            "\"delayed\":%uL,\"rejected\":%uL,\"tokens_reserved\":%uL,"
-            "\"tokens_settled\":%uL}",
+            "\"delayed\":%uL,\"rejected\":%uL,\"wait\":{\"count\":%uL,"
+            "\"sum_ms\":%uL,\"max_ms\":%M},\"tokens_reserved\":%uL,"
+            "\"tokens_settled\":%uL,\"input_tokens_settled\":%uL,"
+            "\"output_tokens_settled\":%uL}",
             ks->cooldown, ks->idle, ks->passed, ks->delayed, ks->rejected,
-            ks->reserved, ks->settled);
+            ks->waits, ks->wait_sum, ks->wait_max, ks->reserved,
+            ks->settled, ks->input, ks->output);
     }
+
+    /* the longest wait of the keys not shown is not known apart */
 
     ngx_http_bedrock_status_printf(o,
         "],\"other\":{\"keys\":%ui,\"passed\":%uL,\"delayed\":%uL,"
-        "\"rejected\":%uL,\"tokens_reserved\":%uL,\"tokens_settled\":%uL}}",
+        "\"rejected\":%uL,\"wait\":{\"count\":%uL,\"sum_ms\":%uL},"
+        "\"tokens_reserved\":%uL,\"tokens_settled\":%uL,"
+        "\"input_tokens_settled\":%uL,\"output_tokens_settled\":%uL}}",
         z->other_keys, z->other_passed, z->other_delayed, z->other_rejected,
-        z->other_reserved, z->other_settled);
+        z->other_waits, z->other_wait_sum, z->other_reserved,
+        z->other_settled, z->other_input, z->other_output);
 }
 
 
@@ -1330,6 +1357,94 @@ ngx_http_bedrock_status_prometheus_keys(ngx_http_bedrock_status_out_t *o,
             ngx_http_bedrock_status_printf(o, "} %uL\n",
                                            ks ? ks->settled
                                               : z[i].other_settled);
+        }
+    }
+
+    ngx_http_bedrock_status_key_counter(o, snap,
+        "bedrock_key_input_tokens_total",
+        "Input tokens of the answers settled under the key, as Bedrock "
+        "counted them.",
+        offsetof(ngx_http_bedrock_zone_key_stats_t, input),
+        offsetof(ngx_http_bedrock_status_zone_t, other_input), 0);
+
+    ngx_http_bedrock_status_key_counter(o, snap,
+        "bedrock_key_output_tokens_total",
+        "Output tokens of the answers settled under the key, as Bedrock "
+        "counted them (before burndown).",
+        offsetof(ngx_http_bedrock_zone_key_stats_t, output),
+        offsetof(ngx_http_bedrock_status_zone_t, other_output), 0);
+
+    ngx_http_bedrock_status_key_counter(o, snap,
+        "bedrock_key_wait_seconds_total",
+        "Time the requests admitted under the key after a wait waited.",
+        offsetof(ngx_http_bedrock_zone_key_stats_t, wait_sum),
+        offsetof(ngx_http_bedrock_status_zone_t, other_wait_sum), 1);
+
+    ngx_http_bedrock_status_key_counter(o, snap, "bedrock_key_waits_total",
+        "Requests admitted under the key after a wait.",
+        offsetof(ngx_http_bedrock_zone_key_stats_t, waits),
+        offsetof(ngx_http_bedrock_status_zone_t, other_waits), 0);
+
+    ngx_http_bedrock_status_metric(o, "bedrock_key_wait_max_seconds",
+        "gauge", "The longest wait of a request admitted under the key.");
+
+    for (i = 0; i < snap->zones.nelts; i++) {
+        for (k = 0; k < z[i].ntop; k++) {
+            ks = z[i].top[k];
+            ngx_http_bedrock_status_key_labels(o,
+                                               "bedrock_key_wait_max_seconds",
+                                               &z[i], &ks->key);
+            ngx_http_bedrock_status_printf(o, "} %M.%03M\n",
+                                           ks->wait_max / 1000,
+                                           ks->wait_max % 1000);
+        }
+    }
+}
+
+
+/*
+ * A counter of every shown key and of "other": the fields at these
+ * offsets of the key's snapshot and of the zone's aggregate; ms: a time
+ * in milliseconds, written in seconds.
+ */
+
+static void
+ngx_http_bedrock_status_key_counter(ngx_http_bedrock_status_out_t *o,
+    ngx_http_bedrock_status_snap_t *snap, const char *name, const char *help,
+    size_t field, size_t other, ngx_uint_t ms)
+{
+    uint64_t                            v;
+    ngx_str_t                           key;
+    ngx_uint_t                          i, k;
+    ngx_http_bedrock_status_zone_t     *z;
+    ngx_http_bedrock_zone_key_stats_t  *ks;
+
+    ngx_http_bedrock_status_metric(o, name, "counter", help);
+
+    z = snap->zones.elts;
+
+    for (i = 0; i < snap->zones.nelts; i++) {
+        for (k = 0; k <= z[i].ntop; k++) {
+
+            if (k < z[i].ntop) {
+                ks = z[i].top[k];
+                key = ks->key;
+                v = *(uint64_t *) ((u_char *) ks + field);
+
+            } else {
+                ngx_str_set(&key, "other");
+                v = *(uint64_t *) ((u_char *) &z[i] + other);
+            }
+
+            ngx_http_bedrock_status_key_labels(o, name, &z[i], &key);
+
+            if (ms) {
+                ngx_http_bedrock_status_printf(o, "} %uL.%03uL\n",
+                                               v / 1000, v % 1000);
+
+            } else {
+                ngx_http_bedrock_status_printf(o, "} %uL\n", v);
+            }
         }
     }
 }

@@ -62,6 +62,11 @@ typedef struct {
     uint64_t                     rejected;
     uint64_t                     reserved;   /* tokens */
     uint64_t                     settled;    /* tokens */
+    uint64_t                     input;      /* of the settled answers */
+    uint64_t                     output;
+    uint64_t                     waits;      /* admitted after a wait */
+    uint64_t                     wait_sum;   /* ms */
+    ngx_msec_t                   wait_max;
     u_char                       data[1];
 } ngx_http_bedrock_zone_node_t;
 
@@ -80,6 +85,11 @@ typedef struct {
     uint64_t                     rejected;
     uint64_t                     reserved;
     uint64_t                     settled;
+    uint64_t                     input;
+    uint64_t                     output;
+    uint64_t                     waits;
+    uint64_t                     wait_sum;
+    ngx_msec_t                   wait_max;
     uint64_t                     evicted;
     uint64_t                     unwarned;   /* evicted, not yet logged */
     ngx_msec_t                   warned;
@@ -648,15 +658,18 @@ ngx_http_bedrock_zone_check(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 void
 ngx_http_bedrock_zone_update(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     uint32_t hash, ngx_uint_t op, uint64_t reserved, ngx_uint_t requests,
-    uint64_t real, ngx_msec_t wait)
+    ngx_http_bedrock_zone_usage_t *usage, ngx_msec_t wait)
 {
     int64_t                        tokens;
+    uint64_t                       real;
     ngx_http_bedrock_zone_t       *zone;
     ngx_http_bedrock_zone_sh_t    *sh;
     ngx_http_bedrock_zone_node_t  *node;
 
     zone = shm_zone->data;
     sh = zone->sh;
+
+    real = usage ? usage->real : 0;
 
     if (real > NGX_HTTP_BEDROCK_ZONE_MAX_COST) {
         real = NGX_HTTP_BEDROCK_ZONE_MAX_COST;
@@ -681,6 +694,11 @@ ngx_http_bedrock_zone_update(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
         node->settled += real;
         sh->settled += real;
+
+        node->input += usage->input;
+        sh->input += usage->input;
+        node->output += usage->output;
+        sh->output += usage->output;
         break;
 
     case NGX_HTTP_BEDROCK_ZONE_REJECT:
@@ -724,6 +742,35 @@ ngx_http_bedrock_zone_update(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
                                   (int64_t) requests);
         break;
     }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+void
+ngx_http_bedrock_zone_waited(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    uint32_t hash, ngx_msec_t ms)
+{
+    ngx_http_bedrock_zone_t       *zone;
+    ngx_http_bedrock_zone_sh_t    *sh;
+    ngx_http_bedrock_zone_node_t  *node;
+
+    zone = shm_zone->data;
+    sh = zone->sh;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    node = ngx_http_bedrock_zone_find(zone, key, hash);
+
+    if (node != NULL) {
+        node->waits++;
+        node->wait_sum += ms;
+        node->wait_max = ngx_max(node->wait_max, ms);
+    }
+
+    sh->waits++;
+    sh->wait_sum += ms;
+    sh->wait_max = ngx_max(sh->wait_max, ms);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 }
@@ -1278,6 +1325,11 @@ ngx_http_bedrock_zone_snapshot(ngx_shm_zone_t *shm_zone, ngx_pool_t *pool,
     zs->rejected = sh->rejected;
     zs->reserved = sh->reserved;
     zs->settled = sh->settled;
+    zs->input = sh->input;
+    zs->output = sh->output;
+    zs->waits = sh->waits;
+    zs->wait_sum = sh->wait_sum;
+    zs->wait_max = sh->wait_max;
     zs->evicted = sh->evicted;
     zs->nkeys = sh->nodes;
 
@@ -1318,6 +1370,11 @@ ngx_http_bedrock_zone_snapshot(ngx_shm_zone_t *shm_zone, ngx_pool_t *pool,
         ks->rejected = bn->rejected;
         ks->reserved = bn->reserved;
         ks->settled = bn->settled;
+        ks->input = bn->input;
+        ks->output = bn->output;
+        ks->waits = bn->waits;
+        ks->wait_sum = bn->wait_sum;
+        ks->wait_max = bn->wait_max;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);

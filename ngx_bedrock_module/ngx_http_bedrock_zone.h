@@ -92,6 +92,11 @@ typedef struct {
     uint64_t                     rejected;
     uint64_t                     reserved;   /* tokens, in all */
     uint64_t                     settled;    /* tokens, in all */
+    uint64_t                     input;      /* of the settled answers */
+    uint64_t                     output;
+    uint64_t                     waits;      /* admitted after a wait */
+    uint64_t                     wait_sum;   /* ms */
+    ngx_msec_t                   wait_max;
 } ngx_http_bedrock_zone_key_stats_t;
 
 
@@ -123,6 +128,11 @@ typedef struct {
     uint64_t                     rejected;
     uint64_t                     reserved;   /* tokens, in all */
     uint64_t                     settled;    /* tokens, in all */
+    uint64_t                     input;      /* of the settled answers */
+    uint64_t                     output;
+    uint64_t                     waits;      /* admitted after a wait */
+    uint64_t                     wait_sum;   /* ms */
+    ngx_msec_t                   wait_max;
     uint64_t                     evicted;    /* keys, in all */
 
     ngx_uint_t                   nkeys;      /* in the zone */
@@ -182,15 +192,30 @@ ngx_int_t ngx_http_bedrock_zone_check(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, uint32_t hash, ngx_http_bedrock_zone_ticket_t *ticket,
     ngx_http_bedrock_zone_result_t *res);
 
+/* what a request cost in the end, for ngx_http_bedrock_zone_update() */
+typedef struct {
+    uint64_t                     real;       /* quota tokens */
+    uint64_t                     input;      /* as Bedrock counted them */
+    uint64_t                     output;
+} ngx_http_bedrock_zone_usage_t;
+
 /*
  * Ends a reservation of tokens and requests (see NGX_HTTP_BEDROCK_ZONE_*):
- * with SETTLE, the bucket gets back reserved - real tokens, or is charged
- * the difference.  wait says whether the reservation had waited.  A key
- * that was evicted meanwhile is left alone.
+ * with SETTLE, the bucket gets back reserved - usage->real tokens, or is
+ * charged the difference (usage is NULL for the other operations).  wait
+ * says whether the reservation had to wait.  A key that was evicted
+ * meanwhile is left alone.
  */
 void ngx_http_bedrock_zone_update(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     uint32_t hash, ngx_uint_t op, uint64_t reserved, ngx_uint_t requests,
-    uint64_t real, ngx_msec_t wait);
+    ngx_http_bedrock_zone_usage_t *usage, ngx_msec_t wait);
+
+/*
+ * A request admitted under this key after waiting ms for its reservation
+ * to be covered: counted in the key's and the zone's wait statistics.
+ */
+void ngx_http_bedrock_zone_waited(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    uint32_t hash, ngx_msec_t ms);
 
 /*
  * Bedrock throttled this key although the zone had room: nothing is

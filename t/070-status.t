@@ -241,6 +241,8 @@ sub prom_of_json {
                      $k->{requests_available}, 'up') if $z->{rpm};
                 $g->("bedrock_key_cooldown_seconds{$kl}",
                      sec($k->{cooldown_ms}), 'down');
+                $g->("bedrock_key_wait_max_seconds{$kl}",
+                     sec($k->{wait}{max_ms}), 'c');
             }
             $c->("bedrock_key_requests_total{$kl,status=\"$_\"}", $k->{$_})
                 for qw(passed delayed rejected);
@@ -248,6 +250,13 @@ sub prom_of_json {
                  $k->{tokens_reserved});
             $c->("bedrock_key_settled_tokens_total{$kl}",
                  $k->{tokens_settled});
+            $c->("bedrock_key_input_tokens_total{$kl}",
+                 $k->{input_tokens_settled});
+            $c->("bedrock_key_output_tokens_total{$kl}",
+                 $k->{output_tokens_settled});
+            $c->("bedrock_key_waits_total{$kl}", $k->{wait}{count});
+            $c->("bedrock_key_wait_seconds_total{$kl}",
+                 sec($k->{wait}{sum_ms}));
         }
     }
 
@@ -310,13 +319,43 @@ sub zone_sums {
     for my $name (sort keys %{ $j->{zones} }) {
         my $z = $j->{zones}{$name};
         for my $f (qw(passed delayed rejected tokens_reserved
-                      tokens_settled))
+                      tokens_settled input_tokens_settled
+                      output_tokens_settled wait/count wait/sum_ms))
         {
-            my $sum = $z->{other}{$f};
-            $sum += $_->{$f} for @{ $z->{keys} };
+            my $get = sub {
+                my $v = $_[0];
+                $v = $v->{$_} for split m{/}, $f;
+                return $v;
+            };
+            my $sum = $get->($z->{other});
+            $sum += $get->($_) for @{ $z->{keys} };
             return "zone $name: $f of the keys add up to $sum, "
-                   . "not $z->{$f}" if $sum != $z->{$f};
+                   . "not " . $get->($z) if $sum != $get->($z);
         }
+        return "zone $name: $z->{wait}{count} admitted after a wait, "
+               . "$z->{delayed} delayed"
+            if $z->{wait}{count} > $z->{delayed};
+    }
+    return undef;
+}
+
+# the zone settled the output tokens Bedrock reported, and at least its
+# input tokens (an answer without usage settles its cost as input)
+sub settled_usage {
+    my ($j) = @_;
+    my ($in, $out) = (0, 0);
+    for my $f (values %{ $j->{families} }) {
+        $in += $f->{input_tokens};
+        $out += $f->{output_tokens};
+    }
+    for my $name (sort keys %{ $j->{zones} }) {
+        my $z = $j->{zones}{$name};
+        return "zone $name settled $z->{output_tokens_settled} output "
+               . "tokens, Bedrock reported $out"
+            if $z->{output_tokens_settled} != $out;
+        return "zone $name settled $z->{input_tokens_settled} input "
+               . "tokens, Bedrock reported $in"
+            if $z->{input_tokens_settled} < $in || $in == 0;
     }
     return undef;
 }
@@ -523,7 +562,9 @@ qr/Input is too long/,
         'zones/models/keys_total' => 2,
         'zones/models/keys/0/key' => $::HAIKU,
         'zones/models/keys/1/key' => $::LLAMA,
-        'zones/models/keys/0/tokens_capacity' => 60000)
+        'zones/models/keys/0/tokens_capacity' => 60000,
+        'zones/models/wait/count' => 0, 'zones/models/wait/sum_ms' => 0)
+        // ::settled_usage($j)
         // ($j->{compression}{tokens_after} <= 2000
             && $j->{compression}{tokens_saved} > 500 ? undef
             : "compression: $j->{compression}{tokens_before} -> "
@@ -619,6 +660,13 @@ qr/Input is too long/,
                == $j->{limit}{wait}{count}
             && $j->{limit}{wait}{sum_ms} >= $j->{limit}{wait}{max_ms}
             ? undef : 'the wait histogram does not add up')
+        // ($z->{wait}{sum_ms} >= $z->{wait}{max_ms}
+            && ($z->{delayed} == 0 || $z->{wait}{max_ms} > 0)
+            && $z->{wait}{count} == $z->{delayed}
+            && $z->{wait}{max_ms} <= 2500
+            ? undef : 'the zone\'s waits do not add up: '
+                      . CORE::join(' ', %{ $z->{wait} }))
+        // ::settled_usage($j)
         // ($j->{families}{anthropic}{requests}
             + $j->{families}{amazon}{requests} == $c->{total} ? undef
             : 'the families do not add up')
