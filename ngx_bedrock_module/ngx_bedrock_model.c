@@ -63,6 +63,7 @@ static const ngx_bedrock_operation_t  ngx_bedrock_operations[] = {
     { "invoke-with-response-stream", 27, NGX_BEDROCK_API_INVOKE_STREAM },
     { "converse", 8, NGX_BEDROCK_API_CONVERSE },
     { "converse-stream", 15, NGX_BEDROCK_API_CONVERSE_STREAM },
+    { "count-tokens", 12, NGX_BEDROCK_API_COUNT_TOKENS },
     { NULL, 0, NGX_BEDROCK_API_UNKNOWN }
 };
 
@@ -489,6 +490,8 @@ ngx_bedrock_api_name(ngx_bedrock_api_e api)
         return "converse";
     case NGX_BEDROCK_API_CONVERSE_STREAM:
         return "converse-stream";
+    case NGX_BEDROCK_API_COUNT_TOKENS:
+        return "count-tokens";
     default:
         return "unknown";
     }

@@ -19,7 +19,8 @@ typedef enum {
     NGX_BEDROCK_API_INVOKE,            /* /invoke */
     NGX_BEDROCK_API_INVOKE_STREAM,     /* /invoke-with-response-stream */
     NGX_BEDROCK_API_CONVERSE,          /* /converse */
-    NGX_BEDROCK_API_CONVERSE_STREAM    /* /converse-stream */
+    NGX_BEDROCK_API_CONVERSE_STREAM,   /* /converse-stream */
+    NGX_BEDROCK_API_COUNT_TOKENS       /* /count-tokens */
 } ngx_bedrock_api_e;
 
 
@@ -66,7 +67,7 @@ typedef struct {
 /* the answer to a path that names no operation (404) */
 #define NGX_BEDROCK_PATH_ERROR                                                \
     "Unknown operation: the path must be /model/{modelId}/{invoke|"           \
-    "invoke-with-response-stream|converse|converse-stream}"
+    "invoke-with-response-stream|converse|converse-stream|count-tokens}"
 
 
 /*

@@ -9,7 +9,9 @@
  *   3 estimate      validate the JSON and price it: input + max_tokens;
  *                   over bedrock_max_input_tokens, compress it to fit
  *   4 limit         reserve the cost in the shared zones: admit now, wait
- *                   on a timer, or answer 429 (ngx_http_bedrock_limit.c)
+ *                   on a timer, or answer 429 (ngx_http_bedrock_limit.c);
+ *                   CountTokens, free and outside the quota, skips 3's
+ *                   compression and 4
  *   5 attempt       a subrequest to the internal upstream location,
  *                   relayed to the client (ngx_http_bedrock_upstream.c)
  */
@@ -167,19 +169,27 @@ ngx_http_bedrock_process(ngx_http_request_t *r, ngx_http_bedrock_ctx_t *ctx)
                    &ctx->path, ngx_bedrock_api_name(ctx->model.api),
                    ctx->estimate.input_tokens, ctx->estimate.cost);
 
-    rc = ngx_http_bedrock_fit(r, ctx);
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    if (ctx->model.api == NGX_BEDROCK_API_COUNT_TOKENS) {
 
-    rc = ngx_http_bedrock_limit_acquire(r, ctx);
+        /* counting is free and outside the token quota: passed as it is */
 
-    if (rc == NGX_AGAIN) {
-        return NGX_DONE;
-    }
+        ctx->estimate.cost = 0;
 
-    if (rc != NGX_OK) {
-        return rc;
+    } else {
+        rc = ngx_http_bedrock_fit(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        rc = ngx_http_bedrock_limit_acquire(r, ctx);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_DONE;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     if (ngx_http_bedrock_attempt(r, ctx) != NGX_OK) {

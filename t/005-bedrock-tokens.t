@@ -170,7 +170,8 @@ my $small = '{"anthropic_version":"bedrock-2023-05-31","max_tokens":512,'
     is($rc, 1, 'bad path: exit 1');
     is($out, '', 'bad path: nothing on stdout');
     is($err, "Unknown operation: the path must be /model/{modelId}/"
-        . "{invoke|invoke-with-response-stream|converse|converse-stream}\n",
+        . "{invoke|invoke-with-response-stream|converse|converse-stream|"
+        . "count-tokens}\n",
         "bad path: the module's 404 message");
 
     ($rc, $out, $err) = cli('{"messages": [', '--path', $claude);

@@ -102,7 +102,33 @@ qr/"valid":true\},"path":"\/model\/arn%3Aaws%3Abedrock%3Aus-east-1%3A12345678901
 
 
 
-=== TEST 3: a session token is sent as X-Amz-Security-Token and signed
+=== TEST 3: a CountTokens request is signed and accepted, its inner body left as it is
+--- config
+    location /model/ {
+        bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
+        bedrock_credentials key=AKIDGATEWAY secret=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY;
+    }
+--- request eval
+[
+"POST /model/anthropic.claude-3-5-haiku-20241022-v1%3A0/count-tokens
+{\"input\":{\"invokeModel\":{\"body\":\"eyJhbnRocm9waWNfdmVyc2lvbiI6ImJlZHJvY2stMjAyMy0wNS0zMSIsIm1heF90b2tlbnMiOjEwMCwibWVzc2FnZXMiOlt7InJvbGUiOiJ1c2VyIiwiY29udGVudCI6IkhlbGxvIHRoZXJlIn1dfQ==\"}}}",
+"GET /_emulator/requests?tag=sign-ct&fields=path,auth,operation"
+]
+--- more_headers
+X-Emulator-Tag: sign-ct
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+[
+qr/^\{"inputTokens":\d+\}$/,
+qr/"valid":true\}.*"operation":"CountTokens".*"path":"\/model\/anthropic.claude-3-5-haiku-20241022-v1%3A0\/count-tokens"/
+]
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: a session token is sent as X-Amz-Security-Token and signed
 --- config
     location /model/ {
         bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
@@ -126,7 +152,7 @@ qr/"access_key":"ASIAGATEWAY",.*"signed_headers":\["host","x-amz-date","x-amz-se
 
 
 
-=== TEST 4: the wrong secret gets AWS's 403, relayed and not retried
+=== TEST 5: the wrong secret gets AWS's 403, relayed and not retried
 --- config
     location /model/ {
         bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
@@ -144,7 +170,7 @@ retrying
 
 
 
-=== TEST 5: credentials from the environment
+=== TEST 6: credentials from the environment
 --- config
     location /model/ {
         bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
@@ -168,7 +194,7 @@ qr/"access_key":"AKIDGATEWAY",.*"valid":true/
 
 
 
-=== TEST 6: credentials from a shared credentials file and profile
+=== TEST 7: credentials from a shared credentials file and profile
 --- user_files
 >>> aws-credentials
 [default]
@@ -202,7 +228,7 @@ qr/"access_key":"ASIAGATEWAY",.*"valid":true/
 
 
 
-=== TEST 7: a missing profile is reported at nginx -t
+=== TEST 8: a missing profile is reported at nginx -t
 --- user_files
 >>> aws-credentials
 [default]
@@ -219,7 +245,7 @@ no aws_access_key_id and aws_secret_access_key for profile "prod"
 
 
 
-=== TEST 8: a Bedrock API key is sent as a bearer token
+=== TEST 9: a Bedrock API key is sent as a bearer token
 --- config
     location /model/ {
         bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
@@ -243,7 +269,7 @@ qr/"scheme":"bearer","valid":true/
 
 
 
-=== TEST 9: every retry is signed afresh and accepted
+=== TEST 10: every retry is signed afresh and accepted
 --- config
     location /model/ {
         bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
@@ -270,7 +296,7 @@ qr/^\{"count":3,.*"valid":true.*"x-amz-date":"(\d{8}T\d{6}Z)".*"status":429.*"va
 
 
 
-=== TEST 10: a session token appears in no log, debug level included
+=== TEST 11: a session token appears in no log, debug level included
 The token travels in X-Amz-Security-Token, which nginx's proxy module
 would log at debug level; the attempt is retried once, signed again.
 --- config
@@ -294,7 +320,7 @@ wJalrXUtnFEMI
 
 
 
-=== TEST 11: an API key appears in no log, debug level included
+=== TEST 12: an API key appears in no log, debug level included
 --- config
     location /model/ {
         bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
@@ -311,7 +337,7 @@ ABSKQmVkcm9ja0FQSUtleU
 
 
 
-=== TEST 12: secrets appear in no access log and no answer
+=== TEST 13: secrets appear in no access log and no answer
 The access log carries every variable; answers include an error.
 --- http_config
     log_format all '$bedrock_model $bedrock_client $bedrock_attempts '

@@ -73,7 +73,7 @@ CONF
 CONF
 });
 
-plan tests => 897;
+plan tests => 914;
 
 no_shuffle();
 run_tests();
@@ -495,7 +495,40 @@ X-Emulator-Output-Tokens: 4096
 
 
 
-=== TEST 17: bedrock_limit names a zone nobody declared
+=== TEST 17: CountTokens is free and outside the quota: it passes while the bucket is empty, and is not charged
+The first request leaves about 1000 tokens; the counts pass at once and
+take nothing (cost 0, nothing reserved), and a request that needs 4100
+tokens is still refused after them.
+--- http_config
+    bedrock_limit_zone $bedrock_model zone=models:1m tpm=60000;
+--- config
+    location /model/ {
+        bedrock_limit zone=models nodelay;
+        access_log logs/limit.log limit;
+        add_header X-Limit "[$bedrock_limit_status] cost=$bedrock_cost_estimate" always;
+        bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
+    }
+--- request eval
+[main::invoke(59000),
+ ("POST $::MODEL/count-tokens\n"
+  . '{"input":{"converse":{"messages":[{"role":"user",'
+  . '"content":[{"text":"hi there"}]}]}}}') x 3,
+ main::invoke(4096), "GET /limit.log"]
+--- more_headers
+X-Emulator-Output-Tokens: 100000
+--- error_code eval
+[200, 200, 200, 200, 429, 200]
+--- response_headers_like eval
+["X-Limit: \\[PASSED\\] cost=59\\d+", ("X-Limit: \\[\\] cost=0") x 3,
+ "X-Limit: \\[REJECTED\\] cost=4\\d+", ""]
+--- response_body_like eval
+[qr/"output_tokens":59000/, (qr/^\{"inputTokens":\d+\}$/) x 3,
+ qr/Too many tokens/,
+ qr/^PASSED reserved=\d+ settled=59001 wait=0 status=200\n(?:- reserved=- settled=- wait=- status=200\n){3}REJECTED reserved=0 settled=- wait=0 status=429\n$/]
+
+
+
+=== TEST 18: bedrock_limit names a zone nobody declared
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=1000;
 --- config
@@ -509,7 +542,7 @@ bedrock_limit uses zone "modles", which no bedrock_limit_zone declares
 
 
 
-=== TEST 18: bedrock_limit_zone needs tpm
+=== TEST 19: bedrock_limit_zone needs tpm
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m rpm=10;
 --- config
@@ -519,7 +552,7 @@ bedrock_limit uses zone "modles", which no bedrock_limit_zone declares
 
 
 
-=== TEST 19: bedrock_limit_zone rejects what it does not know
+=== TEST 20: bedrock_limit_zone rejects what it does not know
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=10k burst=5;
 --- config
@@ -529,7 +562,7 @@ invalid parameter "burst=5"
 
 
 
-=== TEST 20: a zone under eight pages is too small
+=== TEST 21: a zone under eight pages is too small
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:4k tpm=1000;
 --- config
@@ -539,7 +572,7 @@ zone "zone=models:4k" is too small
 
 
 
-=== TEST 21: the same zone twice in one location is a duplicate
+=== TEST 22: the same zone twice in one location is a duplicate
 --- http_config
     bedrock_limit_zone $bedrock_model zone=models:1m tpm=1000;
 --- config
@@ -554,7 +587,7 @@ zone "zone=models:4k" is too small
 
 
 
-=== TEST 22: a burndown rate must be a positive number
+=== TEST 23: a burndown rate must be a positive number
 --- http_config
     bedrock_limit_burndown *claude* fast;
 --- config

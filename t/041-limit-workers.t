@@ -452,9 +452,10 @@ sub parse_response {
 
 sub connect_to {
     my ($p) = @_;
-    return IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p,
-                                 Proto => 'tcp', Timeout => 5)
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p,
+                                  Proto => 'tcp', Timeout => 5)
         or die "connect to $p: $!";
+    return $s;
 }
 
 sub read_response {

@@ -108,8 +108,14 @@ main(void)
 
     ok(parse("/model//invoke", &m, buf) == -1, "an empty model id");
     ok(parse("/model/x/unknown", &m, buf) == -1, "an unknown operation");
-    ok(parse("/model/x/count-tokens", &m, buf) == -1,
-       "count-tokens is not a model invocation");
+    ok(parse("/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/count-tokens",
+             &m, buf) == 0
+       && m.api == NGX_BEDROCK_API_COUNT_TOKENS
+       && m.family == NGX_BEDROCK_FAMILY_ANTHROPIC
+       && strcmp(ngx_bedrock_api_name(m.api), "count-tokens") == 0,
+       "count-tokens: an operation of its own");
+    ok(parse("/model/x/count_tokens", &m, buf) == -1,
+       "count_tokens (underscore): unknown");
     ok(parse("/models/x/invoke", &m, buf) == -1, "not /model/");
     ok(parse("/model/x/invoke/", &m, buf) == -1, "a trailing slash");
     ok(parse("/model/x", &m, buf) == -1, "no operation");
