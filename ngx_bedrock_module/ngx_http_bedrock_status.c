@@ -1328,37 +1328,18 @@ ngx_http_bedrock_status_prometheus_keys(ngx_http_bedrock_status_out_t *o,
         }
     }
 
-    ngx_http_bedrock_status_metric(o, "bedrock_key_reserved_tokens_total",
-        "counter", "Tokens reserved by admitted requests (estimated input "
-        "+ max_tokens).");
+    ngx_http_bedrock_status_key_counter(o, snap,
+        "bedrock_key_reserved_tokens_total",
+        "Tokens reserved by admitted requests (estimated input "
+        "+ max_tokens).",
+        offsetof(ngx_http_bedrock_zone_key_stats_t, reserved),
+        offsetof(ngx_http_bedrock_status_zone_t, other_reserved), 0);
 
-    for (i = 0; i < snap->zones.nelts; i++) {
-        for (k = 0; k <= z[i].ntop; k++) {
-            ks = (k < z[i].ntop) ? z[i].top[k] : NULL;
-            ngx_http_bedrock_status_key_labels(o,
-                                          "bedrock_key_reserved_tokens_total",
-                                          &z[i], ks ? &ks->key : &other);
-            ngx_http_bedrock_status_printf(o, "} %uL\n",
-                                           ks ? ks->reserved
-                                              : z[i].other_reserved);
-        }
-    }
-
-    ngx_http_bedrock_status_metric(o, "bedrock_key_settled_tokens_total",
-        "counter", "Quota tokens the answers cost (input + output x "
-        "burndown).");
-
-    for (i = 0; i < snap->zones.nelts; i++) {
-        for (k = 0; k <= z[i].ntop; k++) {
-            ks = (k < z[i].ntop) ? z[i].top[k] : NULL;
-            ngx_http_bedrock_status_key_labels(o,
-                                           "bedrock_key_settled_tokens_total",
-                                           &z[i], ks ? &ks->key : &other);
-            ngx_http_bedrock_status_printf(o, "} %uL\n",
-                                           ks ? ks->settled
-                                              : z[i].other_settled);
-        }
-    }
+    ngx_http_bedrock_status_key_counter(o, snap,
+        "bedrock_key_settled_tokens_total",
+        "Quota tokens the answers cost (input + output x burndown).",
+        offsetof(ngx_http_bedrock_zone_key_stats_t, settled),
+        offsetof(ngx_http_bedrock_status_zone_t, other_settled), 0);
 
     ngx_http_bedrock_status_key_counter(o, snap,
         "bedrock_key_input_tokens_total",
