@@ -983,11 +983,14 @@ ngx_bedrock_sigv4_same_name(const ngx_bedrock_sigv4_str_t *one,
  * fetch the algorithm again (a lookup under a lock: 0.6 us, more than
  * hashing a canonical request), and the one-shot HMAC() fetches a MAC and
  * allocates three contexts (3 us).  So: fetched once, by whichever thread
- * comes first (CRYPTO_THREAD_run_once), and freed by OPENSSL_cleanup()
- * (OPENSSL_atexit), which OpenSSL runs at exit after every use of it;
- * each call of this file's functions then allocates one digest context,
- * reuses it for all its digests and HMACs, and frees it before it
- * returns.  Where the fetch fails, or before OpenSSL 3.0, EVP_sha256().
+ * comes first (CRYPTO_THREAD_run_once), and freed by
+ * ngx_bedrock_sigv4_cleanup(), which the module calls when its process
+ * exits.  Not by OPENSSL_atexit(): OpenSSL runs its exit handlers after
+ * nginx has unloaded the module, and a handler in unmapped code crashes
+ * the process.  Each call of this file's functions allocates one digest
+ * context, reuses it for all its digests and HMACs, and frees it before
+ * it returns.  Where the fetch fails, after the cleanup, or before
+ * OpenSSL 3.0, EVP_sha256().
  */
 
 #if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
@@ -997,28 +1000,22 @@ static EVP_MD       *ngx_bedrock_sigv4_sha256;
 
 
 static void
-ngx_bedrock_sigv4_md_free(void)
-{
-    EVP_MD_free(ngx_bedrock_sigv4_sha256);
-    ngx_bedrock_sigv4_sha256 = NULL;
-}
-
-
-static void
 ngx_bedrock_sigv4_md_fetch(void)
 {
     ngx_bedrock_sigv4_sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-
-    if (ngx_bedrock_sigv4_sha256 != NULL
-        && OPENSSL_atexit(ngx_bedrock_sigv4_md_free) != 1)
-    {
-        /* nothing would free it: the implicit fetch instead */
-        EVP_MD_free(ngx_bedrock_sigv4_sha256);
-        ngx_bedrock_sigv4_sha256 = NULL;
-    }
 }
 
 #endif
+
+
+void
+ngx_bedrock_sigv4_cleanup(void)
+{
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+    EVP_MD_free(ngx_bedrock_sigv4_sha256);
+    ngx_bedrock_sigv4_sha256 = NULL;
+#endif
+}
 
 
 static const EVP_MD *

@@ -206,6 +206,14 @@ int ngx_bedrock_sigv4_parse_amz_date(const unsigned char *p, size_t len,
 int ngx_bedrock_sigv4_payload_hash(const unsigned char *p, size_t len,
     char *hex);
 
+/*
+ * Frees the SHA-256 the signer fetched once for the process; later calls
+ * take OpenSSL's built-in one.  For the end of a process, before the code
+ * of this file may be unloaded (nginx unloads its dynamic modules before
+ * it exits).
+ */
+void ngx_bedrock_sigv4_cleanup(void);
+
 
 /* -- the stages, one function each ------------------------------------ */
 

@@ -14,6 +14,7 @@
 static ngx_int_t ngx_http_bedrock_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_bedrock_init(ngx_conf_t *cf);
 static void *ngx_http_bedrock_create_main_conf(ngx_conf_t *cf);
+static void ngx_http_bedrock_exit(ngx_cycle_t *cycle);
 static void *ngx_http_bedrock_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_bedrock_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -190,8 +191,8 @@ ngx_module_t  ngx_http_bedrock_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
+    ngx_http_bedrock_exit,                 /* exit process */
+    ngx_http_bedrock_exit,                 /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
@@ -846,4 +847,16 @@ ngx_http_bedrock_variable_number(ngx_http_request_t *r,
     ngx_http_bedrock_variable_set(v, p, ngx_sprintf(p, "%uL", n) - p);
 
     return NGX_OK;
+}
+
+
+/*
+ * What the signer keeps for the life of the process is freed here, while
+ * the module's code is still loaded: nginx unloads it before exit().
+ */
+
+static void
+ngx_http_bedrock_exit(ngx_cycle_t *cycle)
+{
+    ngx_bedrock_sigv4_cleanup();
 }

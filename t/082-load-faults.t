@@ -111,6 +111,15 @@ unlike($log, qr/\[(alert|crit|emerg)\](?! .*(exited on signal 9|was locked by))/
 diag("figures: $_") for @figures;
 
 stop_nginx();
+
+# every process left cleanly, through the reloads and the final stop: the
+# master logs a worker that crashed on its way out (as one did when the
+# signer left an OpenSSL exit handler in the module, which nginx unloads
+# before exit())
+my @crashed = slurp("$dir/logs/error.log") =~ /(exited on signal (?!9\b)\d+)/g;
+is(scalar @crashed, 0, 'no worker crashed on its way out')
+    or diag(join "\n", @crashed);
+
 done_testing();
 
 
@@ -437,6 +446,8 @@ LOC
 
         location /model/ {
             bedrock_pass http://$target region=us-east-1;
+            bedrock_credentials key=AKIDLOADFAULTS
+                                secret=load/faults/EXAMPLEKEY;
             bedrock_retry attempts=3 base=2s max=2s jitter=none;
             $limit
             add_header X-Limit \$bedrock_limit_status always;

@@ -1115,5 +1115,7 @@ done:
 
     free(cases);
 
+    ngx_bedrock_sigv4_cleanup();
+
     return done_testing();
 }

@@ -1970,5 +1970,7 @@ main(void)
     test_verify_authority();
     test_sizes();
 
+    ngx_bedrock_sigv4_cleanup();
+
     return done_testing();
 }
