@@ -876,10 +876,10 @@ ngx_http_bedrock_limit_settle(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx, uint64_t input, uint64_t output)
 {
     uint64_t                        real;
-    ngx_http_bedrock_zone_usage_t   usage;
     ngx_uint_t                      i, burndown;
     ngx_http_bedrock_loc_conf_t    *blcf;
     ngx_http_bedrock_limit_ctx_t   *lctx;
+    ngx_http_bedrock_zone_usage_t   usage;
     ngx_http_bedrock_limit_hold_t  *h;
 
     lctx = ctx->limit;
