@@ -81,6 +81,16 @@ typedef struct {
 } ngx_http_bedrock_status_type_t;
 
 
+/* a per-key counter: its field in a key's snapshot and in "other" */
+typedef struct {
+    const char                          *name;
+    const char                          *help;
+    size_t                               field;
+    size_t                               other;
+    ngx_uint_t                           ms;     /* written in seconds */
+} ngx_http_bedrock_status_counter_t;
+
+
 static ngx_int_t ngx_http_bedrock_status_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bedrock_status_view(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bedrock_status_accept(ngx_str_t *accept);
@@ -105,8 +115,7 @@ static void ngx_http_bedrock_status_prometheus_keys(
     ngx_http_bedrock_status_out_t *o, ngx_http_bedrock_status_snap_t *snap);
 static void ngx_http_bedrock_status_key_counter(
     ngx_http_bedrock_status_out_t *o, ngx_http_bedrock_status_snap_t *snap,
-    const char *name, const char *help, size_t field, size_t other,
-    ngx_uint_t ms);
+    ngx_http_bedrock_status_counter_t *c);
 static void ngx_http_bedrock_status_metric(ngx_http_bedrock_status_out_t *o,
     const char *name, const char *type, const char *help);
 static void ngx_http_bedrock_status_label(ngx_http_bedrock_status_out_t *o,
@@ -138,6 +147,44 @@ static ngx_http_bedrock_status_type_t  ngx_http_bedrock_status_types[] = {
 
 static const char  *ngx_http_bedrock_status_classes[] = {
     "1xx", "2xx", "3xx", "4xx", "5xx", "other"
+};
+
+
+static ngx_http_bedrock_status_counter_t  ngx_http_bedrock_key_counters[] = {
+
+    { "bedrock_key_reserved_tokens_total",
+      "Tokens reserved by admitted requests (estimated input + max_tokens).",
+      offsetof(ngx_http_bedrock_zone_key_stats_t, reserved),
+      offsetof(ngx_http_bedrock_status_zone_t, other_reserved), 0 },
+
+    { "bedrock_key_settled_tokens_total",
+      "Quota tokens the answers cost (input + output x burndown).",
+      offsetof(ngx_http_bedrock_zone_key_stats_t, settled),
+      offsetof(ngx_http_bedrock_status_zone_t, other_settled), 0 },
+
+    { "bedrock_key_input_tokens_total",
+      "Input tokens of the answers settled under the key, as Bedrock "
+      "counted them.",
+      offsetof(ngx_http_bedrock_zone_key_stats_t, input),
+      offsetof(ngx_http_bedrock_status_zone_t, other_input), 0 },
+
+    { "bedrock_key_output_tokens_total",
+      "Output tokens of the answers settled under the key, as Bedrock "
+      "counted them (before burndown).",
+      offsetof(ngx_http_bedrock_zone_key_stats_t, output),
+      offsetof(ngx_http_bedrock_status_zone_t, other_output), 0 },
+
+    { "bedrock_key_wait_seconds_total",
+      "Time the requests admitted under the key after a wait waited.",
+      offsetof(ngx_http_bedrock_zone_key_stats_t, wait_sum),
+      offsetof(ngx_http_bedrock_status_zone_t, other_wait_sum), 1 },
+
+    { "bedrock_key_waits_total",
+      "Requests admitted under the key after a wait.",
+      offsetof(ngx_http_bedrock_zone_key_stats_t, waits),
+      offsetof(ngx_http_bedrock_status_zone_t, other_waits), 0 },
+
+    { NULL, NULL, 0, 0, 0 }
 };
 
 
@@ -1233,6 +1280,7 @@ ngx_http_bedrock_status_prometheus_keys(ngx_http_bedrock_status_out_t *o,
     ngx_uint_t                          i, k, s, rpm;
     ngx_str_t                           other;
     ngx_http_bedrock_status_zone_t     *z;
+    ngx_http_bedrock_status_counter_t  *c;
     ngx_http_bedrock_zone_key_stats_t  *ks;
     uint64_t                            v;
 
@@ -1328,43 +1376,9 @@ ngx_http_bedrock_status_prometheus_keys(ngx_http_bedrock_status_out_t *o,
         }
     }
 
-    ngx_http_bedrock_status_key_counter(o, snap,
-        "bedrock_key_reserved_tokens_total",
-        "Tokens reserved by admitted requests (estimated input "
-        "+ max_tokens).",
-        offsetof(ngx_http_bedrock_zone_key_stats_t, reserved),
-        offsetof(ngx_http_bedrock_status_zone_t, other_reserved), 0);
-
-    ngx_http_bedrock_status_key_counter(o, snap,
-        "bedrock_key_settled_tokens_total",
-        "Quota tokens the answers cost (input + output x burndown).",
-        offsetof(ngx_http_bedrock_zone_key_stats_t, settled),
-        offsetof(ngx_http_bedrock_status_zone_t, other_settled), 0);
-
-    ngx_http_bedrock_status_key_counter(o, snap,
-        "bedrock_key_input_tokens_total",
-        "Input tokens of the answers settled under the key, as Bedrock "
-        "counted them.",
-        offsetof(ngx_http_bedrock_zone_key_stats_t, input),
-        offsetof(ngx_http_bedrock_status_zone_t, other_input), 0);
-
-    ngx_http_bedrock_status_key_counter(o, snap,
-        "bedrock_key_output_tokens_total",
-        "Output tokens of the answers settled under the key, as Bedrock "
-        "counted them (before burndown).",
-        offsetof(ngx_http_bedrock_zone_key_stats_t, output),
-        offsetof(ngx_http_bedrock_status_zone_t, other_output), 0);
-
-    ngx_http_bedrock_status_key_counter(o, snap,
-        "bedrock_key_wait_seconds_total",
-        "Time the requests admitted under the key after a wait waited.",
-        offsetof(ngx_http_bedrock_zone_key_stats_t, wait_sum),
-        offsetof(ngx_http_bedrock_status_zone_t, other_wait_sum), 1);
-
-    ngx_http_bedrock_status_key_counter(o, snap, "bedrock_key_waits_total",
-        "Requests admitted under the key after a wait.",
-        offsetof(ngx_http_bedrock_zone_key_stats_t, waits),
-        offsetof(ngx_http_bedrock_status_zone_t, other_waits), 0);
+    for (c = ngx_http_bedrock_key_counters; c->name; c++) {
+        ngx_http_bedrock_status_key_counter(o, snap, c);
+    }
 
     ngx_http_bedrock_status_metric(o, "bedrock_key_wait_max_seconds",
         "gauge", "The longest wait of a request admitted under the key.");
@@ -1391,8 +1405,7 @@ ngx_http_bedrock_status_prometheus_keys(ngx_http_bedrock_status_out_t *o,
 
 static void
 ngx_http_bedrock_status_key_counter(ngx_http_bedrock_status_out_t *o,
-    ngx_http_bedrock_status_snap_t *snap, const char *name, const char *help,
-    size_t field, size_t other, ngx_uint_t ms)
+    ngx_http_bedrock_status_snap_t *snap, ngx_http_bedrock_status_counter_t *c)
 {
     uint64_t                            v;
     ngx_str_t                           key;
@@ -1400,7 +1413,7 @@ ngx_http_bedrock_status_key_counter(ngx_http_bedrock_status_out_t *o,
     ngx_http_bedrock_status_zone_t     *z;
     ngx_http_bedrock_zone_key_stats_t  *ks;
 
-    ngx_http_bedrock_status_metric(o, name, "counter", help);
+    ngx_http_bedrock_status_metric(o, c->name, "counter", c->help);
 
     z = snap->zones.elts;
 
@@ -1410,16 +1423,16 @@ ngx_http_bedrock_status_key_counter(ngx_http_bedrock_status_out_t *o,
             if (k < z[i].ntop) {
                 ks = z[i].top[k];
                 key = ks->key;
-                v = *(uint64_t *) ((u_char *) ks + field);
+                v = *(uint64_t *) ((u_char *) ks + c->field);
 
             } else {
                 ngx_str_set(&key, "other");
-                v = *(uint64_t *) ((u_char *) &z[i] + other);
+                v = *(uint64_t *) ((u_char *) &z[i] + c->other);
             }
 
-            ngx_http_bedrock_status_key_labels(o, name, &z[i], &key);
+            ngx_http_bedrock_status_key_labels(o, c->name, &z[i], &key);
 
-            if (ms) {
+            if (c->ms) {
                 ngx_http_bedrock_status_printf(o, "} %uL.%03uL\n",
                                                v / 1000, v % 1000);
 
