@@ -429,35 +429,17 @@ ngx_http_bedrock_client_stale(ngx_http_request_t *r,
 {
     time_t             now;
     ngx_str_t          date;
-    ngx_uint_t         i;
-    ngx_list_part_t   *part;
     ngx_table_elt_t   *h;
     char               bound[NGX_BEDROCK_SIGV4_DATE_LEN + 1];
     char               current[NGX_BEDROCK_SIGV4_DATE_LEN + 1];
 
-    ngx_str_set(&date, "-");
+    h = ngx_http_bedrock_header_in(r, "x-amz-date");
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    if (h != NULL) {
+        date = h->value;
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("x-amz-date") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "x-amz-date",
-                               h[i].key.len) == 0)
-        {
-            date = h[i].value;
-        }
+    } else {
+        ngx_str_set(&date, "-");
     }
 
     now = ngx_time();

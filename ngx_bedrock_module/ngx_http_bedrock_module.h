@@ -127,6 +127,10 @@ void ngx_http_bedrock_variable_set(ngx_http_variable_value_t *v,
 ngx_int_t ngx_http_bedrock_variable_number(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uint64_t n);
 
+/* the first request header of that name (any case), or NULL */
+ngx_table_elt_t *ngx_http_bedrock_header_in(ngx_http_request_t *r,
+    const char *name);
+
 ngx_int_t ngx_http_bedrock_handler(ngx_http_request_t *r);
 void ngx_http_bedrock_admitted(ngx_http_request_t *r,
     ngx_http_bedrock_ctx_t *ctx);

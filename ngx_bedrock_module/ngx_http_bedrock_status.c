@@ -365,8 +365,6 @@ static ngx_int_t
 ngx_http_bedrock_status_view(ngx_http_request_t *r)
 {
     ngx_str_t         format;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
     if (ngx_http_arg(r, (u_char *) "format", 6, &format) == NGX_OK) {
@@ -392,27 +390,10 @@ ngx_http_bedrock_status_view(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_http_bedrock_header_in(r, "Accept");
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Accept") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept",
-                               sizeof("Accept") - 1) == 0)
-        {
-            return ngx_http_bedrock_status_accept(&h[i].value);
-        }
+    if (h != NULL) {
+        return ngx_http_bedrock_status_accept(&h->value);
     }
 
     return NGX_HTTP_BEDROCK_STATUS_JSON;

@@ -43,27 +43,7 @@ sub logged {
     return qr{^$port HTTP/$proto tls=$tls "POST /model/us\.anthropic\.claude-3-7-sonnet-20250219-v1%3A0/$op HTTP/$proto" $status client=$client attempts=$attempts $usage\n\z};
 }
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value("config", <<'_EOC_') unless defined $block->config;
-    location /model/ {
-        bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
-        bedrock_client_keys ../html/client-keys;
-    }
-_EOC_
-
-    Bedrock::Sdk::gateway($block, secrets => ['gw-secret-team-a-EXAMPLE',
-                                              'gw-secret-team-b-EXAMPLE']);
-
-    $block->set_value("user_files", <<'_EOF_');
->>> client-keys
-GWKEY1EXAMPLE   gw-secret-team-a-EXAMPLE   team-a
-GWKEY2EXAMPLE   gw-secret-team-b-EXAMPLE
-_EOF_
-
-    $block->set_value("timeout", 30);
-});
+add_block_preprocessor(\&Bedrock::Sdk::client_keys_gateway);
 
 repeat_each(1);
 no_shuffle();

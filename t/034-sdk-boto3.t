@@ -37,27 +37,7 @@ sub logged {
     return qr{^$port HTTP/1.1 tls=$tls "POST /model/us\.anthropic\.claude-3-7-sonnet-20250219-v1%3A0/$op HTTP/1.1" 200 client=team-a attempts=$attempts in=2 out=16\n\z};
 }
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value("config", <<'_EOC_');
-    location /model/ {
-        bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
-        bedrock_client_keys ../html/client-keys;
-    }
-_EOC_
-
-    Bedrock::Sdk::gateway($block, secrets => ['gw-secret-team-a-EXAMPLE',
-                                              'gw-secret-team-b-EXAMPLE']);
-
-    $block->set_value("user_files", <<'_EOF_');
->>> client-keys
-GWKEY1EXAMPLE   gw-secret-team-a-EXAMPLE   team-a
-GWKEY2EXAMPLE   gw-secret-team-b-EXAMPLE
-_EOF_
-
-    $block->set_value("timeout", 30);
-});
+add_block_preprocessor(\&Bedrock::Sdk::client_keys_gateway);
 
 repeat_each(1);
 no_shuffle();

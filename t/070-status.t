@@ -5,12 +5,13 @@
 #
 # Checks that need Perl (parse the JSON, compare two answers, run
 # promtool, start or wait for a load between two requests) are made by
-# check() below: a pattern for "--- response_body eval" that runs a sub
+# check() (Bedrock::Check): a pattern for "--- response_body eval" that runs a sub
 # on the body, so that they work under this project's runner and under
 # the real Test::Nginx alike.
 
 use Test::Nginx::Socket 'no_plan';
 use Bedrock::Emulator;
+use Bedrock::Check;
 
 use Encode ();
 use File::Temp qw(tempdir);
@@ -70,22 +71,6 @@ run_tests();
 
 
 # -- checks --------------------------------------------------------------
-
-# A pattern that matches a body when $code->($body) returns nothing, and
-# fails, saying why, when it returns a complaint.
-sub check {
-    my ($what, $code) = @_;
-    return qr/\A(?s:(.*))\z(?(?{ ::run_check($what, $code, $^N) })|(*FAIL))/;
-}
-
-sub run_check {
-    my ($what, $code, $body) = @_;
-    my $err = eval { $code->($body) };
-    $err = "died: $@" if $@;
-    return 1 if !defined $err || $err eq '';
-    Test::More::diag("$what: $err");
-    return 0;
-}
 
 # the JSON view: parsed (strictly: UTF-8, JSON), kept, checked by $code
 sub json {

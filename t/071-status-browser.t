@@ -11,6 +11,7 @@
 
 use Test::Nginx::Socket;
 use Bedrock::Emulator;
+use Bedrock::Check;
 
 use Encode ();
 use File::Temp qw(tempdir);
@@ -58,21 +59,6 @@ repeat_each(1);
 no_shuffle();
 run_tests();
 
-
-# a pattern that matches a body when $code->($body) returns nothing
-sub check {
-    my ($what, $code) = @_;
-    return qr/\A(?s:(.*))\z(?(?{ ::run_check($what, $code, $^N) })|(*FAIL))/;
-}
-
-sub run_check {
-    my ($what, $code, $body) = @_;
-    my $err = eval { $code->($body) };
-    $err = "died: $@" if $@;
-    return 1 if !defined $err || $err eq '';
-    Test::More::diag("$what: $err");
-    return 0;
-}
 
 sub json {
     my ($code) = @_;

@@ -383,6 +383,32 @@ _EOC_
 _EOC_
 }
 
+# The block preprocessor of the SDK suites: unless the block has its own,
+# a location /model/ whose clients sign with gateway-issued keys (the file
+# client-keys: GWKEY1EXAMPLE named team-a, GWKEY2EXAMPLE without a name),
+# served by gateway() above; SDK calls get 30 s.
+sub client_keys_gateway {
+    my ($block) = @_;
+
+    $block->set_value("config", <<'_EOC_') unless defined $block->config;
+    location /model/ {
+        bedrock_pass http://127.0.0.1:$TEST_NGINX_BEDROCK_PORT region=us-east-1;
+        bedrock_client_keys ../html/client-keys;
+    }
+_EOC_
+
+    gateway($block, secrets => ['gw-secret-team-a-EXAMPLE',
+                                'gw-secret-team-b-EXAMPLE']);
+
+    $block->set_value("user_files", <<'_EOF_');
+>>> client-keys
+GWKEY1EXAMPLE   gw-secret-team-a-EXAMPLE   team-a
+GWKEY2EXAMPLE   gw-secret-team-b-EXAMPLE
+_EOF_
+
+    $block->set_value("timeout", 30);
+}
+
 # What the emulator answers, as an SDK call through the driver returns it
 # (ok, the events of a stream, the whole text, the usage):
 # $ANSWER{converse}, {'converse-stream'}, {invoke}, {'invoke-stream'}.
