@@ -554,6 +554,7 @@ static uint64_t ngx_bedrock_scan_end(ngx_bedrock_scan_t *s);
 static inline void ngx_bedrock_scan_piece(ngx_bedrock_scan_t *s);
 static inline void ngx_bedrock_scan_open(ngx_bedrock_scan_t *s,
     unsigned kind);
+static inline void ngx_bedrock_scan_contraction(ngx_bedrock_scan_t *s);
 static size_t ngx_bedrock_scan_block(ngx_bedrock_scan_t *s,
     const unsigned char *p, int json);
 static const unsigned char *ngx_bedrock_scan(ngx_bedrock_scan_t *s,
@@ -672,6 +673,22 @@ ngx_bedrock_scan_piece(ngx_bedrock_scan_t *s)
     s->n[pc->i0]++;
     s->n[pc->i1] += s->len > pc->t1 ? s->len - pc->t1 : 0;
     s->n[pc->i2] += s->len > pc->t2 ? s->len - pc->t2 : 0;
+}
+
+
+/*
+ * A "'" that a letter follows, as in "'s", "'t", "'re": the piece the
+ * "'" opened becomes a word, priced with the letters after it.
+ */
+
+static inline void
+ngx_bedrock_scan_contraction(ngx_bedrock_scan_t *s)
+{
+    s->kind = NGX_BEDROCK_K_WORD;
+    s->len = 0;
+    s->upper = 0;
+    s->first_upper = 0;
+    s->apostrophe = 0;
 }
 
 
@@ -867,11 +884,7 @@ ngx_bedrock_scan_block_run(ngx_bedrock_scan_t *s, const unsigned char *p,
 
     /* a carried "'" that a letter follows: a contraction, as a word */
     if (s->apostrophe && (L & 1)) {
-        s->kind = NGX_BEDROCK_K_WORD;
-        s->len = 0;
-        s->upper = 0;
-        s->first_upper = 0;
-        s->apostrophe = 0;
+        ngx_bedrock_scan_contraction(s);
     }
 
     kind0 = s->kind;
@@ -1153,12 +1166,7 @@ ngx_bedrock_scan(ngx_bedrock_scan_t *s, const unsigned char *p,
 
             if (s->kind != NGX_BEDROCK_K_WORD) {
                 if (s->apostrophe) {
-                    /* "'s", "'t", "'re": a contraction, priced as a word */
-                    s->kind = NGX_BEDROCK_K_WORD;
-                    s->len = 0;
-                    s->upper = 0;
-                    s->first_upper = 0;
-                    s->apostrophe = 0;
+                    ngx_bedrock_scan_contraction(s);
 
                 } else {
                     ngx_bedrock_scan_open(s, NGX_BEDROCK_K_WORD);
@@ -1179,11 +1187,7 @@ ngx_bedrock_scan(ngx_bedrock_scan_t *s, const unsigned char *p,
 
             if (s->kind != NGX_BEDROCK_K_WORD) {
                 if (s->apostrophe) {
-                    s->kind = NGX_BEDROCK_K_WORD;
-                    s->len = 0;
-                    s->upper = 0;
-                    s->first_upper = 0;
-                    s->apostrophe = 0;
+                    ngx_bedrock_scan_contraction(s);
 
                 } else {
                     ngx_bedrock_scan_open(s, NGX_BEDROCK_K_WORD);
