@@ -51,7 +51,6 @@ typedef struct {
     uint64_t                             other_waits;
     uint64_t                             other_wait_sum;
 
-    size_t                               used;   /* bytes in use */
 } ngx_http_bedrock_status_zone_t;
 
 
@@ -101,7 +100,6 @@ static ngx_int_t ngx_http_bedrock_status_zone(
     ngx_http_bedrock_zone_stats_t *zs, void *data);
 static int ngx_libc_cdecl ngx_http_bedrock_status_cmp_keys(const void *one,
     const void *two);
-static size_t ngx_http_bedrock_status_memory(ngx_str_t *name);
 static void ngx_http_bedrock_status_json(ngx_http_bedrock_status_out_t *o,
     ngx_http_bedrock_status_snap_t *snap);
 static void ngx_http_bedrock_status_json_zone(
@@ -662,7 +660,6 @@ ngx_http_bedrock_status_zone(ngx_http_bedrock_zone_stats_t *zs, void *data)
         z->other_wait_sum -= ngx_min(z->other_wait_sum, ks->wait_sum);
     }
 
-    z->used = ngx_http_bedrock_status_memory(&zs->name);
 
     return NGX_OK;
 }
@@ -690,54 +687,6 @@ ngx_http_bedrock_status_cmp_keys(const void *one, const void *two)
     }
 
     return (k1 < k2) ? -1 : (k1 > k2);
-}
-
-
-/* the pages of the zone's slab pool in use, in bytes */
-
-static size_t
-ngx_http_bedrock_status_memory(ngx_str_t *name)
-{
-    ngx_uint_t        i, pages, free;
-    ngx_list_part_t  *part;
-    ngx_shm_zone_t   *shm_zone;
-    ngx_slab_pool_t  *shpool;
-
-    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
-    shm_zone = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            shm_zone = part->elts;
-            i = 0;
-        }
-
-        if (shm_zone[i].tag != &ngx_http_bedrock_module
-            || shm_zone[i].shm.name.len != name->len
-            || ngx_strncmp(shm_zone[i].shm.name.data, name->data, name->len)
-               != 0)
-        {
-            continue;
-        }
-
-        shpool = (ngx_slab_pool_t *) shm_zone[i].shm.addr;
-
-        pages = (shpool->end - shpool->start) / ngx_pagesize;
-
-        ngx_shmtx_lock(&shpool->mutex);
-        free = shpool->pfree;
-        ngx_shmtx_unlock(&shpool->mutex);
-
-        return (pages - ngx_min(pages, free)) * ngx_pagesize;
-    }
-
-    return 0;
 }
 
 
@@ -880,7 +829,7 @@ ngx_http_bedrock_status_json_zone(ngx_http_bedrock_status_out_t *o,
         "\"max_ms\":%M},\"tokens_reserved\":%uL,\"tokens_settled\":%uL,"
         "\"input_tokens_settled\":%uL,\"output_tokens_settled\":%uL,"
         "\"estimate_ratios\":{",
-        zs->tpm, zs->rpm, zs->size, z->used, zs->nkeys, zs->evicted,
+        zs->tpm, zs->rpm, zs->size, zs->used, zs->nkeys, zs->evicted,
         zs->passed, zs->delayed, zs->rejected, zs->waits, zs->wait_sum,
         zs->wait_max, zs->reserved, zs->settled, zs->input, zs->output);
 
@@ -1165,7 +1114,7 @@ ngx_http_bedrock_status_prometheus_zones(ngx_http_bedrock_status_out_t *o,
 
     ngx_http_bedrock_status_zone_metric("bedrock_zone_memory_used_bytes",
         "gauge", "The zone's shared memory in use (whole pages).",
-        "%uz", z[i].used);
+        "%uz", z[i].zs.used);
 
     ngx_http_bedrock_status_zone_metric("bedrock_zone_keys", "gauge",
         "Keys in the zone.", "%ui", zs->nkeys);

@@ -1277,7 +1277,7 @@ ngx_http_bedrock_zone_snapshot(ngx_shm_zone_t *shm_zone, ngx_pool_t *pool,
 {
     u_char                             *p, *last;
     size_t                              bytes;
-    ngx_uint_t                          n;
+    ngx_uint_t                          n, pages;
     ngx_msec_t                          now;
     ngx_queue_t                        *q;
     ngx_msec_int_t                      ms;
@@ -1319,6 +1319,9 @@ ngx_http_bedrock_zone_snapshot(ngx_shm_zone_t *shm_zone, ngx_pool_t *pool,
     now = ngx_current_msec;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
+
+    pages = (zone->shpool->end - zone->shpool->start) / ngx_pagesize;
+    zs->used = (pages - ngx_min(pages, zone->shpool->pfree)) * ngx_pagesize;
 
     zs->passed = sh->passed;
     zs->delayed = sh->delayed;

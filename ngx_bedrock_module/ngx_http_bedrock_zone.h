@@ -120,6 +120,7 @@ typedef struct {
     ngx_str_t                    name;
     ngx_str_t                    key;        /* as configured */
     size_t                       size;
+    size_t                       used;       /* bytes: the pages in use */
     uint64_t                     tpm;
     uint64_t                     rpm;        /* 0: not limited */
 
