@@ -127,6 +127,10 @@ static void ngx_http_bedrock_zone_refill(ngx_http_bedrock_zone_t *zone,
     int64_t *requests);
 static void ngx_http_bedrock_zone_add(ngx_http_bedrock_zone_t *zone,
     ngx_http_bedrock_zone_node_t *node, int64_t tokens, int64_t requests);
+static ngx_msec_t ngx_http_bedrock_zone_lack(ngx_http_bedrock_zone_t *zone,
+    ngx_http_bedrock_zone_node_t *node, int64_t t, int64_t q,
+    uint64_t tokens, ngx_uint_t requests, ngx_msec_t now,
+    ngx_http_bedrock_zone_result_t *res);
 static ngx_msec_t ngx_http_bedrock_zone_wait(int64_t level, uint64_t rate,
     uint64_t cost, ngx_uint_t headroom);
 static ngx_int_t ngx_http_bedrock_zone_snapshot(ngx_shm_zone_t *shm_zone,
@@ -457,9 +461,8 @@ ngx_http_bedrock_zone_reserve(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_uint_t probe, ngx_http_bedrock_zone_result_t *res)
 {
     int64_t                        t, q;
-    ngx_msec_t                     now, wait, w;
+    ngx_msec_t                     now, wait;
     ngx_uint_t                     evicted;
-    ngx_msec_int_t                 cool;
     ngx_http_bedrock_zone_t       *zone;
     ngx_http_bedrock_zone_sh_t    *sh;
     ngx_http_bedrock_zone_node_t  *node;
@@ -517,25 +520,8 @@ ngx_http_bedrock_zone_reserve(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     t = node->tokens - (int64_t) tokens * NGX_HTTP_BEDROCK_ZONE_UNIT;
     q = node->requests - (int64_t) requests * NGX_HTTP_BEDROCK_ZONE_UNIT;
 
-    wait = ngx_http_bedrock_zone_wait(t, zone->tpm, tokens, 1);
-
-    if (zone->rpm) {
-        w = ngx_http_bedrock_zone_wait(q, zone->rpm, requests, 0);
-
-        if (w > wait) {
-            wait = w;
-            res->requests = 1;
-        }
-    }
-
-    cool = (ngx_msec_int_t) (node->cooldown - now);
-
-    if (cool > 0 && (ngx_msec_t) cool >= wait) {
-        wait = cool;
-        res->requests = 0;
-        res->cooling = 1;
-    }
-
+    wait = ngx_http_bedrock_zone_lack(zone, node, t, q, tokens, requests,
+                                      now, res);
     res->wait = wait;
 
     if (probe) {
@@ -590,8 +576,7 @@ ngx_http_bedrock_zone_check(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_http_bedrock_zone_result_t *res)
 {
     int64_t                        t, q, behind;
-    ngx_msec_t                     now, wait, w;
-    ngx_msec_int_t                 cool;
+    ngx_msec_t                     now, wait;
     ngx_http_bedrock_zone_t       *zone;
     ngx_http_bedrock_zone_node_t  *node;
 
@@ -628,24 +613,8 @@ ngx_http_bedrock_zone_check(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
                           - ticket->requests_withdrawn);
     q = node->requests + behind * NGX_HTTP_BEDROCK_ZONE_UNIT;
 
-    wait = ngx_http_bedrock_zone_wait(t, zone->tpm, ticket->cost, 1);
-
-    if (zone->rpm) {
-        w = ngx_http_bedrock_zone_wait(q, zone->rpm, 1, 0);
-
-        if (w > wait) {
-            wait = w;
-            res->requests = 1;
-        }
-    }
-
-    cool = (ngx_msec_int_t) (node->cooldown - now);
-
-    if (cool > 0 && (ngx_msec_t) cool >= wait) {
-        wait = cool;
-        res->requests = 0;
-        res->cooling = 1;
-    }
+    wait = ngx_http_bedrock_zone_lack(zone, node, t, q, ticket->cost, 1, now,
+                                      res);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -1185,6 +1154,44 @@ ngx_http_bedrock_zone_add(ngx_http_bedrock_zone_t *zone,
     if (node->requests > max) {
         node->requests = max;
     }
+}
+
+
+/*
+ * How long until a reservation of tokens and requests is covered, the
+ * buckets' levels being t and q with it taken, or until the key's
+ * cooldown ends if that is later; res says which one sets the time.
+ */
+
+static ngx_msec_t
+ngx_http_bedrock_zone_lack(ngx_http_bedrock_zone_t *zone,
+    ngx_http_bedrock_zone_node_t *node, int64_t t, int64_t q,
+    uint64_t tokens, ngx_uint_t requests, ngx_msec_t now,
+    ngx_http_bedrock_zone_result_t *res)
+{
+    ngx_msec_t      wait, w;
+    ngx_msec_int_t  cool;
+
+    wait = ngx_http_bedrock_zone_wait(t, zone->tpm, tokens, 1);
+
+    if (zone->rpm) {
+        w = ngx_http_bedrock_zone_wait(q, zone->rpm, requests, 0);
+
+        if (w > wait) {
+            wait = w;
+            res->requests = 1;
+        }
+    }
+
+    cool = (ngx_msec_int_t) (node->cooldown - now);
+
+    if (cool > 0 && (ngx_msec_t) cool >= wait) {
+        wait = cool;
+        res->requests = 0;
+        res->cooling = 1;
+    }
+
+    return wait;
 }
 
 
